@@ -1,0 +1,69 @@
+/// A loaded model family (Darknet, Ultralytics, …) seen by the `Detector`: how to prepare an image into
+/// the network input and how to read candidate boxes off the network outputs.
+public protocol DetectionModel: AnyObject {
+    var network: Network { get }
+    var names: [String] { get }
+    /// IoU threshold used when the caller gives none (Darknet 0.45, Ultralytics 0.7).
+    var defaultIoU: Float { get }
+    /// A short description for listings ("Darknet yolov3-tiny.cfg, 416×416, 80 classes").
+    var summary: String { get }
+    /// Writes the image into `network.input`.
+    func preprocess(_ image: RGBImage) -> InputTransform
+    /// Candidate boxes (network-input pixels) scoring above `confidence`, read after `network.forward()`.
+    func candidates(confidence: Float) -> [Detection]
+}
+
+/// Darknet cfg/weights model: stretch (or letterbox) resize, [yolo] head decoding.
+public final class DarknetDetectionModel: DetectionModel {
+    public let model: DarknetModel
+    public let names: [String]
+    public var network: Network { model.network }
+    public var defaultIoU: Float { 0.45 }
+
+    public init(_ model: DarknetModel, names: [String]) {
+        self.model = model
+        self.names = names
+    }
+
+    public var summary: String {
+        let s = network.inputShape
+        return "Darknet \((model.configPath as NSString).lastPathComponent), \(s.width)×\(s.height), \(names.count) classes"
+    }
+
+    public func preprocess(_ image: RGBImage) -> InputTransform {
+        model.letterbox ? Preprocess.darknetLetterbox(image, into: network.input) : Preprocess.stretch(image, into: network.input)
+    }
+
+    public func candidates(confidence: Float) -> [Detection] {
+        zip(model.heads, network.outputs).flatMap { head, output in
+            head.decode(output, threshold: confidence).map {
+                Detection(classIndex: $0.classIndex, name: names[$0.classIndex], confidence: $0.confidence, box: $0.box)
+            }
+        }
+    }
+}
+
+import Foundation
+
+extension DarknetDetectionModel {
+    /// Loads a cfg with weights beside it (same stem) and class names from `<stem>.names`, or `coco.names`
+    /// beside it for 80-class models; other models without a names file get "class0", "class1", ….
+    public static func load(cfgPath: String, weightsPath: String? = nil, inputSize: Int? = nil) throws -> DarknetDetectionModel {
+        let model = try DarknetLoader.load(cfgPath: cfgPath, weightsPath: weightsPath, inputSize: inputSize)
+        let classes = model.heads[0].classes
+        let folder = (cfgPath as NSString).deletingLastPathComponent
+        let stem = ((cfgPath as NSString).lastPathComponent as NSString).deletingPathExtension
+        var candidates = [(folder as NSString).appendingPathComponent(stem + ".names")]
+        if classes == 80 { candidates.append((folder as NSString).appendingPathComponent("coco.names")) }
+        var names = (0..<classes).map { "class\($0)" }
+        if let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard lines.count == classes else {
+                throw ModelLoadError(path: path, reason: "has \(lines.count) class names but the model has \(classes) classes")
+            }
+            names = lines
+        }
+        return DarknetDetectionModel(model, names: names)
+    }
+}

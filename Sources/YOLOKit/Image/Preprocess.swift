@@ -1,0 +1,54 @@
+/// How an image was placed into the network input: network pixel = image pixel · scale + pad.
+/// Boxes come back to image pixels through `imageBox`.
+public struct InputTransform: Equatable, Sendable {
+    public var scaleX: Float
+    public var scaleY: Float
+    public var padX: Float
+    public var padY: Float
+    public var imageWidth: Int
+    public var imageHeight: Int
+
+    /// Maps a box from network-input pixels to original-image pixels, clipped to the image.
+    public func imageBox(_ b: Box) -> Box {
+        Box(x1: (b.x1 - padX) / scaleX, y1: (b.y1 - padY) / scaleY, x2: (b.x2 - padX) / scaleX, y2: (b.y2 - padY) / scaleY)
+            .clipped(width: Float(imageWidth), height: Float(imageHeight))
+    }
+}
+
+public enum Preprocess {
+    /// Stretches the image to the network size (OpenCV `blobFromImage` without crop; Darknet default).
+    public static func stretch(_ image: RGBImage, into input: FeatureMap) -> InputTransform {
+        let w = input.shape.width, h = input.shape.height
+        fill(input, with: resizeBilinear(image, width: w, height: h), x: 0, y: 0, pad: 0)
+        return InputTransform(scaleX: Float(w) / Float(image.width), scaleY: Float(h) / Float(image.height),
+                              padX: 0, padY: 0, imageWidth: image.width, imageHeight: image.height)
+    }
+
+    /// Darknet `letter_box=1`: keep the aspect ratio (integer sizes as Darknet computes them), centre the
+    /// image, pad with 0.5.
+    public static func darknetLetterbox(_ image: RGBImage, into input: FeatureMap) -> InputTransform {
+        let w = input.shape.width, h = input.shape.height
+        let (newW, newH) = Float(w) / Float(image.width) < Float(h) / Float(image.height)
+            ? (w, max(1, image.height * w / image.width)) : (max(1, image.width * h / image.height), h)
+        let x = (w - newW) / 2, y = (h - newH) / 2
+        fill(input, with: resizeBilinear(image, width: newW, height: newH), x: x, y: y, pad: 0.5)
+        return InputTransform(scaleX: Float(newW) / Float(image.width), scaleY: Float(newH) / Float(image.height),
+                              padX: Float(x), padY: Float(y), imageWidth: image.width, imageHeight: image.height)
+    }
+
+    /// Writes `image` (RGB8) into the [3, H, W] input at (x, y) as value/255; the rest becomes `pad`.
+    public static func fill(_ input: FeatureMap, with image: RGBImage, x: Int, y: Int, pad: Float) {
+        let w = input.shape.width, h = input.shape.height, plane = w * h
+        precondition(input.shape.channels == 3 && x >= 0 && y >= 0 && x + image.width <= w && y + image.height <= h)
+        if image.width != w || image.height != h { input.pointer.update(repeating: pad, count: 3 * plane) }
+        image.pixels.withUnsafeBufferPointer { px in
+            for row in 0..<image.height {
+                let src = px.baseAddress! + row * image.width * 3
+                for c in 0..<3 {
+                    let dst = input.pointer + c * plane + (y + row) * w + x
+                    for col in 0..<image.width { dst[col] = Float(src[col * 3 + c]) / 255 }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+
+/// A Darknet model ready to run: the network (one node per cfg layer section, same indices as Darknet),
+/// its [yolo] heads, and how the cfg wants images prepared.
+public struct DarknetModel {
+    public let network: Network
+    public let heads: [YOLOLayer]  // in network.outputIndices order
+    public let letterbox: Bool     // [net] letter_box=1
+    public let configPath: String
+    public let weightsPath: String
+}
+
+/// Builds a `Network` from a Darknet cfg and weights file. Generic over the supported sections:
+/// [net], [convolutional], [maxpool], [route], [upsample], [shortcut], [yolo].
+public enum DarknetLoader {
+    /// The sections and the keys each one uses; other keys listed here are training-only and ignored.
+    /// [net] holds mostly training hyper-parameters, so its other keys are ignored without a list.
+    static let usedKeys: [String: Set<String>] = [
+        "convolutional": ["filters", "size", "stride", "pad", "padding", "groups", "batch_normalize", "activation"],
+        "maxpool": ["size", "stride", "padding"],
+        "upsample": ["stride", "scale"],
+        "route": ["layers", "groups", "group_id"],
+        "shortcut": ["from", "activation"],
+        "yolo": ["mask", "anchors", "classes", "num", "scale_x_y", "new_coords"],
+    ]
+    static let trainingKeys: [String: Set<String>] = [
+        "convolutional": ["stopbackward", "dontload", "dontloadscales", "learning_rate", "train"],
+        "maxpool": ["train"],
+        "upsample": ["train"],
+        "route": ["train"],
+        "shortcut": ["train"],
+        "yolo": ["jitter", "ignore_thresh", "truth_thresh", "random", "iou_thresh", "cls_normalizer",
+                 "iou_normalizer", "obj_normalizer", "iou_loss", "iou_thresh_kind", "nms_kind", "beta_nms",
+                 "max_delta", "resize", "counters_per_class", "label_smooth_eps", "objectness_smooth",
+                 "focal_loss", "uc_normalizer", "delta_normalizer", "max", "map", "train"],
+    ]
+
+    enum Spec {
+        case convolution(filters: Int, size: Int, stride: Int, pad: Int, groups: Int, batchNormalize: Bool, activation: Activation)
+        case maxPool(size: Int, stride: Int, pad: Int)
+        case upsample(factor: Int, scale: Float)
+        case route(layers: [Int], groups: Int, groupID: Int)
+        case shortcut(from: Int, activation: Activation)
+        case yolo(classes: Int, anchors: [(w: Float, h: Float)], scaleXY: Float, newCoords: Bool)
+    }
+
+    /// Loads `cfgPath` and `weightsPath` (default: the cfg's path with extension .weights).
+    /// `inputSize` overrides the cfg's width and height (Darknet models run at any multiple of 32).
+    public static func load(cfgPath: String, weightsPath: String? = nil, inputSize: Int? = nil) throws -> DarknetModel {
+        let config = try DarknetConfig.load(path: cfgPath)
+        let weightsPath = weightsPath ?? (cfgPath as NSString).deletingPathExtension + ".weights"
+        var weights = try DarknetWeights(path: weightsPath)
+        return try build(config, weights: &weights, inputSize: inputSize)
+    }
+
+    public static func build(_ config: DarknetConfig, weights: inout DarknetWeights, inputSize: Int? = nil) throws -> DarknetModel {
+        let path = config.path
+        guard let net = config.sections.first, net.name == "net" || net.name == "network" else {
+            throw ModelLoadError(path: path, line: config.sections.first?.line, reason: "the first section must be [net]")
+        }
+        let width = try inputSize ?? net.int("width", path: path), height = try inputSize ?? net.int("height", path: path)
+        let channels = try net.int("channels", default: 3, path: path)
+        guard width > 0, height > 0, channels == 3 else {
+            throw net.error(path, nil, "width, height must be positive and channels must be 3 (got \(width)×\(height)×\(channels))")
+        }
+        let letterbox = try net.int("letter_box", default: 0, path: path) != 0
+
+        // Pass 1: parse every section, resolve references, compute shapes and the parameter count.
+        var specs: [(Spec, DarknetConfig.Section, TensorShape, [Int])] = []  // spec, section, output shape, inputs
+        var shapes: [TensorShape] = []
+        var parameterCount = 0
+        let inputShape = TensorShape(channels: channels, height: height, width: width)
+        for section in config.sections.dropFirst() {
+            let index = shapes.count
+            let previous = index == 0 ? Network.inputIndex : index - 1
+            func shapeOf(_ i: Int) -> TensorShape { i == Network.inputIndex ? inputShape : shapes[i] }
+            func resolve(_ ref: Int, key: String) throws -> Int {
+                let absolute = ref < 0 ? index + ref : ref
+                guard (0..<index).contains(absolute) else {
+                    throw section.error(path, key, "'\(key)' refers to layer \(ref), which is not an earlier layer (this is layer \(index))")
+                }
+                return absolute
+            }
+            guard let used = usedKeys[section.name] else {
+                throw ModelLoadError(path: path, line: section.line, reason: "unknown section [\(section.name)] (supported: convolutional, maxpool, route, upsample, shortcut, yolo)")
+            }
+            try section.checkKeys(used: used, ignored: trainingKeys[section.name] ?? [], path: path)
+            let input = shapeOf(previous)
+            let spec: Spec, output: TensorShape, inputs: [Int]
+            switch section.name {
+            case "convolutional":
+                let filters = try section.int("filters", default: 1, path: path)
+                let size = try section.int("size", default: 1, path: path)
+                let stride = try section.int("stride", default: 1, path: path)
+                let groups = try section.int("groups", default: 1, path: path)
+                let pad = try section.int("pad", default: 0, path: path) != 0 ? size / 2 : try section.int("padding", default: 0, path: path)
+                let bn = try section.int("batch_normalize", default: 0, path: path) != 0
+                let activationName = section.string("activation", default: "logistic", path: path)
+                guard let activation = Activation(rawValue: activationName) else {
+                    throw section.error(path, "activation", "unsupported activation '\(activationName)' (supported: \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                guard filters > 0, size > 0, stride > 0, pad >= 0, groups > 0 else {
+                    throw section.error(path, nil, "filters, size, stride, groups must be positive and padding non-negative")
+                }
+                guard input.channels % groups == 0, filters % groups == 0 else {
+                    throw section.error(path, "groups", "groups=\(groups) must divide the input channels (\(input.channels)) and filters (\(filters))")
+                }
+                let outH = ConvolutionLayer.outputSize(input.height, size: size, stride: stride, pad: pad)
+                let outW = ConvolutionLayer.outputSize(input.width, size: size, stride: stride, pad: pad)
+                guard outH > 0, outW > 0 else {
+                    throw section.error(path, nil, "a \(size)×\(size) conv does not fit its \(input) input")
+                }
+                spec = .convolution(filters: filters, size: size, stride: stride, pad: pad, groups: groups, batchNormalize: bn, activation: activation)
+                output = TensorShape(channels: filters, height: outH, width: outW)
+                inputs = [previous]
+                parameterCount += filters * (bn ? 4 : 1) + filters * input.channels / groups * size * size
+            case "maxpool":
+                let stride = try section.int("stride", default: 1, path: path)
+                let size = try section.int("size", default: stride, path: path)
+                let pad = try section.int("padding", default: size - 1, path: path)
+                guard size > 0, stride > 0, pad >= 0 else { throw section.error(path, nil, "size and stride must be positive") }
+                spec = .maxPool(size: size, stride: stride, pad: pad)
+                output = MaxPoolLayer(inputShape: input, size: size, stride: stride, pad: pad).outputShape
+                guard output.height > 0, output.width > 0 else { throw section.error(path, nil, "pooling window does not fit its \(input) input") }
+                inputs = [previous]
+            case "upsample":
+                let factor = try section.int("stride", default: 2, path: path)
+                guard factor >= 1 else { throw section.error(path, "stride", "only upsampling by a positive integer factor is supported (stride=\(factor))") }
+                spec = .upsample(factor: factor, scale: try section.float("scale", default: 1, path: path))
+                output = TensorShape(channels: input.channels, height: input.height * factor, width: input.width * factor)
+                inputs = [previous]
+            case "route":
+                guard let refs = try section.ints("layers", path: path), !refs.isEmpty else {
+                    throw section.error(path, nil, "missing required key 'layers'")
+                }
+                let groups = try section.int("groups", default: 1, path: path)
+                let groupID = try section.int("group_id", default: 0, path: path)
+                guard groups >= 1, (0..<groups).contains(groupID) else {
+                    throw section.error(path, "group_id", "group_id=\(groupID) must be in 0..<groups (groups=\(groups))")
+                }
+                inputs = try refs.map { try resolve($0, key: "layers") }
+                let first = shapeOf(inputs[0])
+                for i in inputs {
+                    let s = shapeOf(i)
+                    guard s.height == first.height, s.width == first.width else {
+                        throw section.error(path, "layers", "routed layers have different sizes (\(first) vs \(s) from layer \(i))")
+                    }
+                    guard s.channels % groups == 0 else {
+                        throw section.error(path, "groups", "layer \(i) has \(s.channels) channels, not divisible by groups=\(groups)")
+                    }
+                }
+                spec = .route(layers: inputs, groups: groups, groupID: groupID)
+                output = RouteLayer(inputShapes: inputs.map(shapeOf), groups: groups, groupID: groupID).outputShape
+            case "shortcut":
+                guard let refs = try section.ints("from", path: path), refs.count == 1 else {
+                    throw section.error(path, "from", "'from' must name exactly one layer")
+                }
+                let from = try resolve(refs[0], key: "from")
+                guard shapeOf(from) == input else {
+                    throw section.error(path, "from", "shortcut adds layer \(from) (\(shapeOf(from))) to the previous layer (\(input)): shapes differ")
+                }
+                let activationName = section.string("activation", default: "linear", path: path)
+                guard let activation = Activation(rawValue: activationName) else {
+                    throw section.error(path, "activation", "unsupported activation '\(activationName)'")
+                }
+                spec = .shortcut(from: from, activation: activation)
+                output = input
+                inputs = [previous, from]
+            case "yolo":
+                let classes = try section.int("classes", default: 20, path: path)
+                let num = try section.int("num", default: 1, path: path)
+                let allAnchors = try section.floats("anchors", path: path) ?? []
+                guard allAnchors.count >= 2 * num else {
+                    throw section.error(path, "anchors", "needs \(num) anchor pairs (num=\(num)), found \(allAnchors.count) numbers")
+                }
+                let mask = try section.ints("mask", path: path) ?? Array(0..<num)
+                guard mask.allSatisfy({ (0..<num).contains($0) }) else {
+                    throw section.error(path, "mask", "mask entries must be in 0..<num (num=\(num))")
+                }
+                guard classes > 0 else { throw section.error(path, "classes", "classes must be positive") }
+                let expected = mask.count * (5 + classes)
+                guard input.channels == expected else {
+                    throw section.error(path, nil, "the layer before [yolo] outputs \(input.channels) channels, but \(mask.count) anchors × (5 + \(classes) classes) = \(expected) are needed (set filters=\(expected) in the last [convolutional])")
+                }
+                spec = .yolo(classes: classes, anchors: mask.map { (allAnchors[2 * $0], allAnchors[2 * $0 + 1]) },
+                             scaleXY: try section.float("scale_x_y", default: 1, path: path),
+                             newCoords: try section.int("new_coords", default: 0, path: path) != 0)
+                output = input
+                inputs = [previous]
+            default:
+                fatalError("unreachable: usedKeys lists only handled sections")
+            }
+            specs.append((spec, section, output, inputs))
+            shapes.append(output)
+        }
+        guard !specs.isEmpty else { throw ModelLoadError(path: path, reason: "config has no layers after [net]") }
+        try weights.expect(floats: parameterCount, for: "\((path as NSString).lastPathComponent) (\(specs.count) layers)")
+
+        // Pass 2: read parameters in layer order, fold BatchNorm, build the layers.
+        let network = Network(inputShape: inputShape)
+        var heads: [YOLOLayer] = []
+        for (spec, _, _, inputs) in specs {
+            let input = network.shape(of: inputs[0])
+            let layer: any NetworkLayer
+            switch spec {
+            case let .convolution(filters, size, stride, pad, groups, bn, activation):
+                var bias = try weights.read(filters)
+                var w: [Float]
+                if bn {
+                    let gamma = try weights.read(filters), mean = try weights.read(filters), variance = try weights.read(filters)
+                    w = try weights.read(filters * input.channels / groups * size * size)
+                    // OpenCV's Darknet importer uses eps = 1e-6 (Darknet: √σ² + 1e-6); the two agree to float rounding.
+                    (w, bias) = ConvolutionLayer.foldBatchNorm(weights: w, convBias: nil, gamma: gamma, beta: bias,
+                                                               mean: mean, variance: variance, epsilon: 1e-6)
+                } else {
+                    w = try weights.read(filters * input.channels / groups * size * size)
+                }
+                layer = ConvolutionLayer(inputShape: input, filters: filters, size: size, stride: stride, pad: pad, groups: groups,
+                                         activation: activation, weights: FloatBuffer(w), bias: FloatBuffer(bias))
+            case let .maxPool(size, stride, pad):
+                layer = MaxPoolLayer(inputShape: input, size: size, stride: stride, pad: pad)
+            case let .upsample(factor, scale):
+                layer = UpsampleLayer(inputShape: input, factor: factor, scale: scale)
+            case let .route(_, groups, groupID):
+                layer = RouteLayer(inputShapes: inputs.map(network.shape(of:)), groups: groups, groupID: groupID)
+            case let .shortcut(_, activation):
+                layer = ShortcutLayer(shape: input, activation: activation)
+            case let .yolo(classes, anchors, scaleXY, newCoords):
+                let head = YOLOLayer(inputShape: input, classes: classes, anchors: anchors, scaleXY: scaleXY, newCoords: newCoords,
+                                     networkWidth: width, networkHeight: height)
+                heads.append(head)
+                layer = head
+            }
+            let index = network.append(layer, inputs: inputs)
+            if layer is YOLOLayer { network.outputIndices.append(index) }
+        }
+        guard !heads.isEmpty else { throw ModelLoadError(path: path, reason: "config has no [yolo] layer: nothing to detect with") }
+        guard Set(heads.map(\.classes)).count == 1 else {
+            throw ModelLoadError(path: path, reason: "[yolo] layers disagree on the number of classes (\(heads.map(\.classes)))")
+        }
+        return DarknetModel(network: network, heads: heads, letterbox: letterbox, configPath: path, weightsPath: weights.path)
+    }
+}

@@ -1,0 +1,45 @@
+/// A fixed-size, 64-byte aligned Float buffer. Networks allocate one per layer output (and one shared
+/// im2col workspace) when they are built, so a forward pass allocates nothing.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        precondition(count >= 0, "FloatBuffer: negative size")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { pointer.deallocate() }
+
+    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+}
+
+/// A layer output: a shape and the buffer that holds it.
+public struct FeatureMap: @unchecked Sendable {
+    public let shape: TensorShape
+    public let buffer: FloatBuffer
+
+    public init(shape: TensorShape) {
+        self.shape = shape
+        buffer = FloatBuffer(count: shape.count)
+    }
+
+    public init(shape: TensorShape, values: [Float]) {
+        precondition(values.count == shape.count, "FeatureMap: \(values.count) values for shape \(shape)")
+        self.shape = shape
+        buffer = FloatBuffer(values)
+    }
+
+    public var pointer: UnsafeMutablePointer<Float> { buffer.pointer }
+    /// Channel `c` as a pointer to its H·W plane.
+    public func plane(_ c: Int) -> UnsafeMutablePointer<Float> { buffer.pointer + c * shape.planeSize }
+}
