@@ -39,31 +39,42 @@ public final class YOLOLayer: NetworkLayer {
         }
     }
 
+    /// Box of anchor `a` at cell (x, y) as fractions of the network input (centre, size) and its objectness,
+    /// read from the activated output. Centre: (cell + t·s − (s − 1)/2) / grid with s = scale_x_y; size:
+    /// exp(t)·anchor, or (2·t)²·anchor for scaled-YOLOv4 heads whose conv already applied the logistic.
+    @inline(__always)
+    public func prediction(_ output: FeatureMap, anchor a: Int, x: Int, y: Int) -> (cx: Float, cy: Float, w: Float, h: Float, objectness: Float) {
+        let plane = outputShape.planeSize, i = y * outputShape.width + x
+        let base = output.pointer + a * fields * plane
+        let tx = base[i], ty = base[plane + i], tw = base[2 * plane + i], th = base[3 * plane + i]
+        let offset = (scaleXY - 1) / 2
+        return ((Float(x) + tx * scaleXY - offset) / Float(outputShape.width),
+                (Float(y) + ty * scaleXY - offset) / Float(outputShape.height),
+                (newCoords ? 4 * tw * tw : exp(tw)) * anchors[a].w / Float(networkWidth),
+                (newCoords ? 4 * th * th : exp(th)) * anchors[a].h / Float(networkHeight),
+                base[4 * plane + i])
+    }
+
+    /// Probability of class `c` given an object, for anchor `a` at cell (x, y).
+    @inline(__always)
+    public func classProbability(_ output: FeatureMap, anchor a: Int, x: Int, y: Int, class c: Int) -> Float {
+        let plane = outputShape.planeSize
+        return output.pointer[(a * fields + 5 + c) * plane + y * outputShape.width + x]
+    }
+
     /// Boxes whose objectness·class probability exceeds `threshold`, one candidate per (cell, anchor, class)
     /// like Darknet (multi-label). Box coordinates are network-input pixels.
     public func decode(_ output: FeatureMap, threshold: Float) -> [(classIndex: Int, confidence: Float, box: Box)] {
-        let h = outputShape.height, w = outputShape.width, plane = outputShape.planeSize
-        let p = output.pointer
-        let offset = (scaleXY - 1) / 2
+        let netW = Float(networkWidth), netH = Float(networkHeight)
         var found: [(classIndex: Int, confidence: Float, box: Box)] = []
         for a in 0..<anchors.count {
-            let base = p + a * fields * plane
-            for y in 0..<h {
-                for x in 0..<w {
-                    let i = y * w + x
-                    let objectness = base[4 * plane + i]
-                    guard objectness > threshold else { continue }
-                    let tx = base[i], ty = base[plane + i], tw = base[2 * plane + i], th = base[3 * plane + i]
-                    let cx = (Float(x) + tx * scaleXY - offset) / Float(w)
-                    let cy = (Float(y) + ty * scaleXY - offset) / Float(h)
-                    // Size relative to the network input: exp(t)·anchor, or (2·t)²·anchor for scaled-YOLOv4
-                    // heads whose conv already applied the logistic.
-                    let bw = (newCoords ? 4 * tw * tw : exp(tw)) * anchors[a].w / Float(networkWidth)
-                    let bh = (newCoords ? 4 * th * th : exp(th)) * anchors[a].h / Float(networkHeight)
-                    let box = Box(cx: cx * Float(networkWidth), cy: cy * Float(networkHeight),
-                                  w: bw * Float(networkWidth), h: bh * Float(networkHeight))
+            for y in 0..<outputShape.height {
+                for x in 0..<outputShape.width {
+                    let p = prediction(output, anchor: a, x: x, y: y)
+                    guard p.objectness > threshold else { continue }  // no class can score above it
+                    let box = Box(cx: p.cx * netW, cy: p.cy * netH, w: p.w * netW, h: p.h * netH)
                     for c in 0..<classes {
-                        let score = objectness * base[(5 + c) * plane + i]
+                        let score = p.objectness * classProbability(output, anchor: a, x: x, y: y, class: c)
                         if score > threshold { found.append((c, score, box)) }
                     }
                 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian machine (with Swift 6 on PATH) to a working `yolo`:
+# installs the C libraries, fetches the default model and sample photos, builds in release mode,
+# and detects objects in a sample photo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (install Swift 6 from swift.org)" >&2; exit 1; }
+
+scripts/fetch-models.sh
+echo "setup: building (release)"
+swift build -c release --product yolo
+echo "setup: detecting objects in Models/samples/bus.jpg"
+.build/release/yolo detect Models/samples/bus.jpg
