@@ -19,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // OpenBLAS cblas_sgemm + thread control, LAPACKE (Debian: libopenblas-dev, liblapacke-dev).
@@ -31,7 +32,7 @@ let package = Package(
         ),
         .target(
             name: "YOLOKit",
-            dependencies: ["COpenBLAS", "CImageCodecs"],
+            dependencies: ["COpenBLAS", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: cpuSwiftFlags
         ),
         .executableTarget(

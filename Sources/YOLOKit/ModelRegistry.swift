@@ -45,4 +45,13 @@ public enum ModelRegistry {
         }
         throw ModelLoadError(path: name, reason: "model files not found in \(searchFolders.first { FileManager.default.fileExists(atPath: $0) } ?? "Models/"); run scripts/fetch-models.sh (source: \(entry.source)) or set YOLO_MODELS_DIR")
     }
+
+    /// A sample photo fetched by scripts/fetch-models.sh (`Models/samples/NAME`).
+    public static func samplePhoto(_ name: String) throws -> String {
+        for folder in searchFolders {
+            let path = (folder as NSString).appendingPathComponent("samples/" + name)
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        throw ModelLoadError(path: "samples/" + name, reason: "sample photo not found; run scripts/fetch-models.sh")
+    }
 }
