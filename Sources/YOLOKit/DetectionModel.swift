@@ -1,16 +1,18 @@
 /// A loaded model family (Darknet, Ultralytics, …) seen by the `Detector`: how to prepare an image into
 /// the network input and how to read candidate boxes off the network outputs.
 public protocol DetectionModel: AnyObject {
-    var network: Network { get }
     var names: [String] { get }
     /// IoU threshold used when the caller gives none (Darknet 0.45, Ultralytics 0.7).
     var defaultIoU: Float { get }
+    /// False for end-to-end heads (YOLO26) whose candidates are already final.
+    var usesNMS: Bool { get }
     /// A short description for listings ("Darknet yolov3-tiny.cfg, 416×416, 80 classes").
     var summary: String { get }
-    /// Writes the image into `network.input`.
-    func preprocess(_ image: RGBImage) -> InputTransform
+    /// Picks the network for this image (its input size may depend on the aspect ratio) and writes the
+    /// image into the network's input.
+    func preprocess(_ image: RGBImage) -> (Network, InputTransform)
     /// Candidate boxes (network-input pixels) scoring above `confidence`, read after `network.forward()`.
-    func candidates(confidence: Float) -> [Detection]
+    func candidates(from network: Network, confidence: Float) -> [Detection]
 }
 
 /// Darknet cfg/weights model: stretch (or letterbox) resize, [yolo] head decoding.
@@ -19,6 +21,7 @@ public final class DarknetDetectionModel: DetectionModel {
     public let names: [String]
     public var network: Network { model.network }
     public var defaultIoU: Float { 0.45 }
+    public var usesNMS: Bool { true }
 
     public init(_ model: DarknetModel, names: [String]) {
         self.model = model
@@ -30,11 +33,11 @@ public final class DarknetDetectionModel: DetectionModel {
         return "Darknet \((model.configPath as NSString).lastPathComponent), \(s.width)×\(s.height), \(names.count) classes"
     }
 
-    public func preprocess(_ image: RGBImage) -> InputTransform {
-        model.letterbox ? Preprocess.darknetLetterbox(image, into: network.input) : Preprocess.stretch(image, into: network.input)
+    public func preprocess(_ image: RGBImage) -> (Network, InputTransform) {
+        (network, model.letterbox ? Preprocess.darknetLetterbox(image, into: network.input) : Preprocess.stretch(image, into: network.input))
     }
 
-    public func candidates(confidence: Float) -> [Detection] {
+    public func candidates(from network: Network, confidence: Float) -> [Detection] {
         zip(model.heads, network.outputs).flatMap { head, output in
             head.decode(output, threshold: confidence).map {
                 Detection(classIndex: $0.classIndex, name: names[$0.classIndex], confidence: $0.confidence, box: $0.box)

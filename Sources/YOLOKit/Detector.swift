@@ -27,6 +27,8 @@ public struct DetectionResult: Sendable {
     public var path: String
     public var width: Int
     public var height: Int
+    /// The network input the image was resized into (channels × height × width).
+    public var inputShape: TensorShape
     public var boxes: [Detection]
     public var times: StageTimes
 
@@ -52,7 +54,8 @@ public final class Detector: @unchecked Sendable {
     public let model: any DetectionModel
     private let lock = NSLock()
 
-    /// `model`: a registered name (`yolov3-tiny`) or a path to a Darknet `.cfg` (weights beside it).
+    /// `model`: a registered name (`yolov3-tiny`), a path to an Ultralytics `.pt` checkpoint, or a path to a
+    /// Darknet `.cfg` (weights beside it).
     /// `imageSize`: network input size (multiple of 32); nil keeps the model's own.
     public init(model: String = ModelRegistry.defaultModel, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 imageSize: Int? = nil) throws {
@@ -60,8 +63,9 @@ public final class Detector: @unchecked Sendable {
         switch (path as NSString).pathExtension.lowercased() {
         case "cfg":
             self.model = try DarknetDetectionModel.load(cfgPath: path, inputSize: imageSize)
+        // PT_CASE
         default:
-            throw ModelLoadError(path: path, reason: "unsupported model file type (expected a Darknet .cfg with its .weights beside it)")
+            throw ModelLoadError(path: path, reason: "unsupported model file type (expected an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it)")
         }
         self.threads = threads
     }
@@ -77,7 +81,6 @@ public final class Detector: @unchecked Sendable {
     }
 
     private func applyThreads() {
-        model.network.threads = max(1, threads)
         OpenBLAS.setThreads(max(1, threads))
     }
 
@@ -98,19 +101,21 @@ public final class Detector: @unchecked Sendable {
         applyThreads()
         var times = StageTimes()
         var t = DispatchTime.now()
-        let transform = model.preprocess(image)
+        let (network, transform) = model.preprocess(image)
+        network.threads = max(1, threads)
         times.preprocess = milliseconds(since: t)
         t = DispatchTime.now()
-        model.network.forward()
+        network.forward()
         times.forward = milliseconds(since: t)
         t = DispatchTime.now()
-        var candidates = model.candidates(confidence: options.confidence)
+        var candidates = model.candidates(from: network, confidence: options.confidence)
         if let keep = options.classes { candidates.removeAll { !keep.contains($0.classIndex) } }
-        var boxes = nonMaxSuppression(candidates, iouThreshold: options.iou ?? model.defaultIoU,
-                                      maxDetections: options.maxDetections, agnostic: options.agnostic)
+        var boxes = model.usesNMS
+            ? nonMaxSuppression(candidates, iouThreshold: options.iou ?? model.defaultIoU, maxDetections: options.maxDetections, agnostic: options.agnostic)
+            : Array(candidates.sorted { $0.confidence > $1.confidence }.prefix(options.maxDetections))
         for i in boxes.indices { boxes[i].box = transform.imageBox(boxes[i].box) }
         times.postprocess = milliseconds(since: t)
-        return DetectionResult(path: path, width: image.width, height: image.height, boxes: boxes, times: times)
+        return DetectionResult(path: path, width: image.width, height: image.height, inputShape: network.inputShape, boxes: boxes, times: times)
     }
 }
 

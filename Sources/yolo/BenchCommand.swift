@@ -33,11 +33,14 @@ struct BenchCommand: ParsableCommand {
         let path = try image ?? ModelRegistry.samplePhoto("bus.jpg")
         for _ in 0..<3 { _ = try detector.detect(imageAt: path) }
         var samples: [StageTimes] = []
-        for _ in 0..<runs { samples.append(try detector.detect(imageAt: path).times) }
-        let input = detector.model.network.inputShape
+        var last: DetectionResult?
+        for _ in 0..<runs {
+            last = try detector.detect(imageAt: path)
+            samples.append(last!.times)
+        }
+        let input = last!.inputShape
         print("model:   \(detector.model.summary)")
         print("image:   \(path), input \(input.width)×\(input.height), \(threads) thread(s), \(runs) runs")
-        print(String(format: "GFLOPs:  %.2f per forward", Double(detector.model.network.macs) * 2 / 1e9))
         print("stage          min ms   median ms   max ms")
         for (name, pick) in [("decode", \StageTimes.decode), ("preprocess", \.preprocess), ("forward", \.forward),
                              ("postprocess", \.postprocess), ("total", \.total)] as [(String, KeyPath<StageTimes, Double>)] {

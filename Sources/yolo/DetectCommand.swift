@@ -79,7 +79,7 @@ struct DetectCommand: ParsableCommand {
                 let result = try detector.detect(imageAt: source, options: options)
                 switch format {
                 case .json: jsonItems.append(JSONOutput.result(result))
-                case .text: printText(result, inputSize: detector.model.network.inputShape)
+                case .text: printText(result)
                 }
             } catch {
                 failures += 1
@@ -98,7 +98,8 @@ struct DetectCommand: ParsableCommand {
         return rounded
     }
 
-    func printText(_ r: DetectionResult, inputSize: TensorShape) {
+    func printText(_ r: DetectionResult) {
+        let inputSize = r.inputShape
         func f(_ v: Float) -> String { String(format: "%.1f", v) }
         print("\(r.path): \(r.width)×\(r.height), \(r.summary) (\(inputSize.width)×\(inputSize.height) input; "
               + String(format: "decode %.1f ms, preprocess %.1f ms, forward %.1f ms, postprocess %.1f ms)",

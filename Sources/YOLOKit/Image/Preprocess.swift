@@ -51,4 +51,36 @@ public enum Preprocess {
             }
         }
     }
+
+    /// Ultralytics' letterbox geometry for an image of `width`×`height` and a target of `imageSize`:
+    /// ratio r = min(size/h, size/w); resized size round(w·r)×round(h·r) (Python's round: half to even, at
+    /// least 1); with `rect` (what `predict` uses for .pt models) the padded size is the smallest multiple of
+    /// `stride` holding it, else size×size; padding split as round(d/2 − 0.1) before and round(d/2 + 0.1) after.
+    public static func ultralyticsLetterboxGeometry(width: Int, height: Int, imageSize: Int, stride: Int = 32, rect: Bool = true)
+        -> (resizedWidth: Int, resizedHeight: Int, left: Int, top: Int, inputWidth: Int, inputHeight: Int, ratio: Double) {
+        let r = min(Double(imageSize) / Double(height), Double(imageSize) / Double(width))
+        let newW = max(Int((Double(width) * r).rounded(.toNearestOrEven)), 1)
+        let newH = max(Int((Double(height) * r).rounded(.toNearestOrEven)), 1)
+        var dw = imageSize - newW, dh = imageSize - newH
+        if rect { dw = ((dw % stride) + stride) % stride; dh = ((dh % stride) + stride) % stride }
+        let left = Int((Double(dw) / 2 - 0.1).rounded(.toNearestOrEven)), right = Int((Double(dw) / 2 + 0.1).rounded(.toNearestOrEven))
+        let top = Int((Double(dh) / 2 - 0.1).rounded(.toNearestOrEven)), bottom = Int((Double(dh) / 2 + 0.1).rounded(.toNearestOrEven))
+        return (newW, newH, left, top, newW + left + right, newH + top + bottom, r)
+    }
+
+    /// Ultralytics letterbox into an input already shaped by `ultralyticsLetterboxGeometry`: OpenCV-exact
+    /// bilinear resize, gray 114 padding. Boxes map back as Ultralytics' `scale_boxes` does.
+    public static func ultralyticsLetterbox(_ image: RGBImage, into input: FeatureMap, imageSize: Int, rect: Bool = true) -> InputTransform {
+        let g = ultralyticsLetterboxGeometry(width: image.width, height: image.height, imageSize: imageSize, rect: rect)
+        precondition(input.shape.width == g.inputWidth && input.shape.height == g.inputHeight, "letterbox: input shape does not match the geometry")
+        fill(input, with: resizeBilinear(image, width: g.resizedWidth, height: g.resizedHeight), x: g.left, y: g.top, pad: Float(114) / 255)  // as the uint8 canvas value 114 → /255 in Float
+        // scale_boxes recomputes the geometry from the shapes: gain = min(inputH/h, inputW/w), each side
+        // resized to round(side·gain), per-axis scale new/old, padding round((input − new)/2 − 0.1).
+        let gain = min(Double(g.inputHeight) / Double(image.height), Double(g.inputWidth) / Double(image.width))
+        let newW = max((Double(image.width) * gain).rounded(.toNearestOrEven), 1), newH = max((Double(image.height) * gain).rounded(.toNearestOrEven), 1)
+        let padX = ((Double(g.inputWidth) - newW) / 2 - 0.1).rounded(.toNearestOrEven)
+        let padY = ((Double(g.inputHeight) - newH) / 2 - 0.1).rounded(.toNearestOrEven)
+        return InputTransform(scaleX: Float(newW / Double(image.width)), scaleY: Float(newH / Double(image.height)),
+                              padX: Float(padX), padY: Float(padY), imageWidth: image.width, imageHeight: image.height)
+    }
 }
