@@ -80,6 +80,9 @@ public final class Detector: @unchecked Sendable {
         didSet { applyThreads() }
     }
 
+    /// The matrix-multiply backend every convolution uses (OpenBLAS by default).
+    public var gemm: any GEMMBackend = OpenBLASGEMM()
+
     private func applyThreads() {
         OpenBLAS.setThreads(max(1, threads))
     }
@@ -103,6 +106,7 @@ public final class Detector: @unchecked Sendable {
         var t = DispatchTime.now()
         let (network, transform) = model.preprocess(image)
         network.threads = max(1, threads)
+        network.gemm = gemm
         times.preprocess = milliseconds(since: t)
         t = DispatchTime.now()
         network.forward()
