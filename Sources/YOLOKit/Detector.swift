@@ -57,13 +57,15 @@ public final class Detector: @unchecked Sendable {
     /// `model`: a registered name (`yolov3-tiny`), a path to an Ultralytics `.pt` checkpoint, or a path to a
     /// Darknet `.cfg` (weights beside it).
     /// `imageSize`: network input size (multiple of 32); nil keeps the model's own.
+    /// `endToEnd`: for YOLO26 heads, false runs the one-to-many branch + NMS instead of the NMS-free one.
     public init(model: String = ModelRegistry.defaultModel, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                imageSize: Int? = nil) throws {
+                imageSize: Int? = nil, endToEnd: Bool? = nil) throws {
         let path = FileManager.default.fileExists(atPath: model) ? model : try ModelRegistry.resolve(model)
         switch (path as NSString).pathExtension.lowercased() {
         case "cfg":
             self.model = try DarknetDetectionModel.load(cfgPath: path, inputSize: imageSize)
-        // PT_CASE
+        case "pt":
+            self.model = try UltralyticsDetectionModel(path: path, imageSize: imageSize ?? 640, endToEnd: endToEnd)
         default:
             throw ModelLoadError(path: path, reason: "unsupported model file type (expected an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it)")
         }
