@@ -75,7 +75,9 @@ public enum ModelRegistry {
         if isUltralyticsReleaseName(name) {
             var failures: [String] = []
             for base in releaseURLs {
-                do { try download(base + entry.files[0], to: target); return target } catch { failures.append("\(error)") }
+                do { try download(base + entry.files[0], to: target); return target } catch {
+                    failures.append(error is ModelLoadError ? "\(error)" : (error as NSError).localizedDescription)
+                }
             }
             throw ModelLoadError(path: name, reason: "not in \(downloadFolder) and the download failed (\(failures.first ?? "")); without network access, put the official \(entry.files[0]) there (or set YOLO_MODELS_DIR)")
         }
@@ -87,18 +89,19 @@ public enum ModelRegistry {
         guard let source = URL(string: url) else { throw ModelLoadError(path: url, reason: "bad URL") }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let semaphore = DispatchSemaphore(value: 0)
-        var result: Result<Data, Error> = .failure(ModelLoadError(path: url, reason: "timed out"))
+        final class Outcome: @unchecked Sendable { var result: Result<Data, Error> = .failure(ModelLoadError(path: "", reason: "timed out")) }
+        let outcome = Outcome()  // written by the session's queue before the semaphore is signalled
         let config = URLSessionConfiguration.ephemeral
         config.timeoutIntervalForRequest = timeout
         let task = URLSession(configuration: config).dataTask(with: source) { data, response, error in
-            if let error { result = .failure(error) }
-            else if let http = response as? HTTPURLResponse, http.statusCode != 200 { result = .failure(ModelLoadError(path: url, reason: "HTTP \(http.statusCode)")) }
-            else if let data, !data.isEmpty { result = .success(data) }
+            if let error { outcome.result = .failure(error) }
+            else if let http = response as? HTTPURLResponse, http.statusCode != 200 { outcome.result = .failure(ModelLoadError(path: url, reason: "HTTP \(http.statusCode)")) }
+            else if let data, !data.isEmpty { outcome.result = .success(data) }
             semaphore.signal()
         }
         task.resume()
         if semaphore.wait(timeout: .now() + timeout + 5) == .timedOut { task.cancel() }
-        let data = try result.get()
+        let data = try outcome.result.get()
         let temporary = path + ".download-\(ProcessInfo.processInfo.processIdentifier)"
         try data.write(to: URL(fileURLWithPath: temporary))
         _ = try? FileManager.default.removeItem(atPath: path)

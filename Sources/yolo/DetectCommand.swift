@@ -16,16 +16,22 @@ struct DetectCommand: ParsableCommand {
     @Argument(help: "Image files (JPEG or PNG).")
     var sources: [String]
 
-    @Option(help: "Model name (see `yolo models`) or path to a Darknet .cfg with its .weights beside it.")
+    @Option(help: "Model name (see `yolo models`), an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it.")
     var model: String = ModelRegistry.defaultModel
 
     @Option(help: "Confidence threshold (0…1).")
     var conf: Float = 0.25
 
-    @Option(help: "IoU threshold for NMS (0…1); default 0.45 for Darknet models.")
+    @Option(help: "IoU threshold for NMS (0…1); default 0.45 for Darknet models, 0.7 for Ultralytics models.")
     var iou: Float?
 
-    @Option(help: "Network input size in pixels (multiple of 32); default: the model's own.")
+    @Flag(name: .customLong("agnostic-nms"), help: "Class-agnostic NMS (one box per place, whatever the class).")
+    var agnosticNMS = false
+
+    @Flag(help: "YOLO26: run the one-to-many head with NMS (Ultralytics 8.4's default) instead of the NMS-free one-to-one head.")
+    var nms = false
+
+    @Option(help: "Network input size in pixels (multiple of 32); default: the cfg's size for Darknet, 640 for Ultralytics.")
     var imgsz: Int?
 
     @Option(help: "Keep only these class indices, comma-separated (e.g. 0,2,5).")
@@ -62,7 +68,7 @@ struct DetectCommand: ParsableCommand {
     func run() throws {
         let detector: Detector
         do {
-            detector = try Detector(model: model, threads: threads, imageSize: roundedImageSize())
+            detector = try Detector(model: model, threads: threads, imageSize: roundedImageSize(), endToEnd: nms ? false : nil)
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)
@@ -71,7 +77,7 @@ struct DetectCommand: ParsableCommand {
             printError("error: --classes: class \(bad) does not exist (the model has \(detector.names.count) classes)")
             throw ExitCode(2)
         }
-        let options = DetectionOptions(confidence: conf, iou: iou, maxDetections: maxDet, classes: try parsedClasses())
+        let options = DetectionOptions(confidence: conf, iou: iou, maxDetections: maxDet, classes: try parsedClasses(), agnostic: agnosticNMS)
         var failures = 0
         var jsonItems: [String] = []
         for source in sources {
