@@ -17,17 +17,6 @@ final class DarknetParityTests: XCTestCase {
         return model
     }
 
-    /// |ours − golden| ≤ 1e-4 · max(1, |golden|) everywhere.
-    func assertClose(_ ours: [Float], _ golden: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(ours.count, golden.count, "\(what): size", file: file, line: line)
-        var worst: Float = 0, worstIndex = 0
-        for i in 0..<min(ours.count, golden.count) {
-            let err = abs(ours[i] - golden[i]) / max(1, abs(golden[i]))
-            if err > worst { worst = err; worstIndex = i }
-        }
-        XCTAssertLessThanOrEqual(worst, 1e-4, "\(what): worst relative error \(worst) at \(worstIndex)", file: file, line: line)
-    }
-
     /// Our [yolo] output in OpenCV's layout: rows (y·W + x)·A + a of [cx, cy, w, h, obj, obj·p(class)…] with
     /// class scores ≤ `zeroBelow` set to 0 as OpenCV does. Scores within 1e-4 of that cut are copied from
     /// the golden, so a rounding difference at the cut cannot flip a value between 0 and 0.2.
@@ -82,33 +71,14 @@ final class DarknetParityTests: XCTestCase {
         XCTAssertLessThan(differing, golden.count / 100, "\(differing) bytes differ from OpenCV")
     }
 
-    struct GoldenDetections: Decodable {
-        struct Item: Decodable { let `class`: Int; let name: String; let confidence: Float; let box: Box }
-        let image: String
-        let width: Int
-        let height: Int
-        let detections: [Item]
-    }
-
     /// Every golden detection matched by one of ours (same class, IoU ≥ 0.95, |Δconfidence| ≤ 0.02), none extra.
     func testDetectionsOnSamplePhotosMatchOpenCV() throws {
         let cfg = try TestPaths.requireModel("yolov3-tiny.cfg")
         let detector = try Detector(model: cfg, threads: 2)
         for photo in ["bus", "zidane"] {
-            let golden = try JSONDecoder().decode(GoldenDetections.self, from: Data(try readBytes(TestPaths.fixture("yolov3-tiny/detections_\(photo).json"))))
+            let golden = try GoldenDetections(fixture: "yolov3-tiny/detections_\(photo).json")
             let result = try detector.detect(imageAt: TestPaths.model("samples/\(photo).jpg"), options: DetectionOptions(confidence: 0.25, iou: 0.45))
-            XCTAssertEqual(result.width, golden.width); XCTAssertEqual(result.height, golden.height)
-            XCTAssertEqual(result.boxes.count, golden.detections.count, "\(photo): \(result.boxes) vs \(golden.detections)")
-            var unmatched = result.boxes
-            for g in golden.detections {
-                guard let i = unmatched.firstIndex(where: { $0.classIndex == g.class && $0.box.iou(g.box) >= 0.95 && abs($0.confidence - g.confidence) <= 0.02 }) else {
-                    XCTFail("\(photo): no match for golden \(g.name) \(g.confidence) \(g.box) among \(unmatched)")
-                    continue
-                }
-                XCTAssertEqual(unmatched[i].name, g.name)
-                unmatched.remove(at: i)
-            }
-            XCTAssertTrue(unmatched.isEmpty, "\(photo): extra detections \(unmatched)")
+            assertDetectionsMatch(result, golden, photo)
         }
     }
 }

@@ -222,7 +222,7 @@ final class ImageDecoderTests: XCTestCase {
         XCTAssertEqual(src.applyingEXIFOrientation(0), src)
         XCTAssertEqual(src.applyingEXIFOrientation(9), src)
         // Larger than one 64x64 tile, non-square: the blocked loop against the reference.
-        var rng = SplitMix(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let big = RGBImage(width: 131, height: 70, pixels: (0..<(131 * 70 * 3)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
         for o in 1...8 { XCTAssertEqual(big.applyingEXIFOrientation(o), referenceOriented(big, o), "orientation \(o)") }
     }
@@ -240,7 +240,7 @@ final class ImageDecoderTests: XCTestCase {
             if n < block.count - 2 { XCTAssertEqual(v, 1, "prefix \(n)") }
         }
         XCTAssertEqual(ic_exif_orientation(nil, 100), 1)
-        var rng = SplitMix(seed: 1)
+        var rng = SeededRandom(seed: 1)
         for _ in 0..<2000 {
             var b = block
             for _ in 0..<3 { b[Int(rng.next() % UInt64(b.count))] = UInt8(truncatingIfNeeded: rng.next()) }
@@ -358,7 +358,7 @@ final class ImageDecoderTests: XCTestCase {
 
     /// Seeded byte mutations of valid files: every outcome is an image or an ImageDecodeError, never a crash.
     func testMutatedFilesNeverCrash() throws {
-        var rng = SplitMix(seed: 42)
+        var rng = SeededRandom(seed: 42)
         var failures = 0, successes = 0
         for name in ["jpeg_baseline_420.jpg", "jpeg_progressive.jpg", "jpeg_orient_6.jpg", "png_interlaced_rgb8.png",
                      "png_palette2_trns.png"] {
@@ -384,7 +384,7 @@ final class ImageDecoderTests: XCTestCase {
     // MARK: - Encoding
 
     func testPNGRoundTripIsExact() throws {
-        var rng = SplitMix(seed: 3)
+        var rng = SeededRandom(seed: 3)
         let img = RGBImage(width: 37, height: 19, pixels: (0..<(37 * 19 * 3)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
         let png = try ImageEncoder.pngData(img)
         XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
@@ -470,18 +470,5 @@ final class ImageDecoderTests: XCTestCase {
         crc ^= 0xFFFF_FFFF
         let at = c.data + c.length
         b[at] = UInt8(crc >> 24); b[at + 1] = UInt8((crc >> 16) & 0xFF); b[at + 2] = UInt8((crc >> 8) & 0xFF); b[at + 3] = UInt8(crc & 0xFF)
-    }
-}
-
-/// Seeded generator local to these tests (SplitMix64).
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -51,3 +51,45 @@ func readFloats(_ path: String) throws -> [Float] {
 func context(threads: Int = 2, workspace: Int) -> ExecutionContext {
     ExecutionContext(gemm: OpenBLASGEMM(), threads: threads, workspace: FloatBuffer(count: workspace))
 }
+
+/// |ours − golden| ≤ tolerance · max(1, |golden|) everywhere.
+func assertClose(_ ours: [Float], _ golden: [Float], _ what: String, tolerance: Float = 1e-4,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(ours.count, golden.count, "\(what): size", file: file, line: line)
+    var worst: Float = 0, worstIndex = 0
+    for i in 0..<min(ours.count, golden.count) {
+        let err = abs(ours[i] - golden[i]) / max(1, abs(golden[i]))
+        if err > worst || err.isNaN { worst = err; worstIndex = i }
+    }
+    XCTAssertLessThanOrEqual(worst, tolerance, "\(what): worst relative error \(worst) at \(worstIndex)", file: file, line: line)
+}
+
+/// A reference implementation's detections for one photo (the JSON the golden scripts write).
+struct GoldenDetections: Decodable {
+    struct Item: Decodable { let `class`: Int; let name: String; let confidence: Float; let box: Box }
+    let width: Int
+    let height: Int
+    let detections: [Item]
+
+    init(fixture: String) throws {
+        self = try JSONDecoder().decode(GoldenDetections.self, from: Data(try readBytes(TestPaths.fixture(fixture))))
+    }
+}
+
+/// Every golden detection matched by one of ours (same class, IoU ≥ 0.95, |Δconfidence| ≤ 0.02), none extra.
+func assertDetectionsMatch(_ result: DetectionResult, _ golden: GoldenDetections, _ what: String,
+                           file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(result.width, golden.width, file: file, line: line)
+    XCTAssertEqual(result.height, golden.height, file: file, line: line)
+    XCTAssertEqual(result.boxes.count, golden.detections.count, "\(what): \(result.boxes) vs \(golden.detections)", file: file, line: line)
+    var unmatched = result.boxes
+    for g in golden.detections {
+        guard let i = unmatched.firstIndex(where: { $0.classIndex == g.class && $0.box.iou(g.box) >= 0.95 && abs($0.confidence - g.confidence) <= 0.02 }) else {
+            XCTFail("\(what): no match for golden \(g.name) \(g.confidence) \(g.box) among \(unmatched)", file: file, line: line)
+            continue
+        }
+        XCTAssertEqual(unmatched[i].name, g.name, file: file, line: line)
+        unmatched.remove(at: i)
+    }
+    XCTAssertTrue(unmatched.isEmpty, "\(what): extra detections \(unmatched)", file: file, line: line)
+}

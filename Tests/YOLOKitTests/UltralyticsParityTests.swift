@@ -16,17 +16,6 @@ final class UltralyticsParityTests: XCTestCase {
         return network.outputs[0]
     }
 
-    /// |ours − golden| ≤ 1e-4 · max(1, |golden|) everywhere.
-    func assertClose(_ ours: [Float], _ golden: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(ours.count, golden.count, "\(what): size", file: file, line: line)
-        var worst: Float = 0, worstIndex = 0
-        for i in 0..<min(ours.count, golden.count) {
-            let err = abs(ours[i] - golden[i]) / max(1, abs(golden[i]))
-            if err > worst || err.isNaN { worst = err; worstIndex = i }
-        }
-        XCTAssertLessThanOrEqual(worst, 1e-4, "\(what): worst relative error \(worst) at \(worstIndex)", file: file, line: line)
-    }
-
     /// Decoded head outputs [4 + nc, N] for the same input tensor: v8 and 11 (DFL, xywh), and YOLO26's
     /// one-to-one branch (xyxy, no DFL) and one-to-many branch (xywh, what Ultralytics 8.4 runs by default).
     func testSmallArchitecturesMatchPyTorch() throws {
@@ -93,29 +82,13 @@ final class UltralyticsParityTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxDiff * 255, 1.01, "letterbox differs from Ultralytics by up to \(maxDiff * 255) levels")
     }
 
-    struct GoldenDetections: Decodable {
-        struct Item: Decodable { let `class`: Int; let name: String; let confidence: Float; let box: Box }
-        let width: Int
-        let height: Int
-        let detections: [Item]
-    }
-
     /// Every Ultralytics detection matched by one of ours (same class, IoU ≥ 0.95, |Δconfidence| ≤ 0.02), none extra.
     func testFallCheckpointDetectionsMatchUltralytics() throws {
         let detector = try Detector(model: try TestPaths.requireModel("fall-yolov8s.pt"), threads: 2)
         for photo in ["bus", "zidane"] {
-            let golden = try JSONDecoder().decode(GoldenDetections.self, from: Data(try readBytes(TestPaths.fixture("ultralytics/fall_detections_\(photo).json"))))
+            let golden = try GoldenDetections(fixture: "ultralytics/fall_detections_\(photo).json")
             let result = try detector.detect(imageAt: TestPaths.model("samples/\(photo).jpg"), options: DetectionOptions(confidence: 0.25, iou: 0.7))
-            XCTAssertEqual(result.boxes.count, golden.detections.count, "\(photo): \(result.boxes) vs \(golden.detections)")
-            var unmatched = result.boxes
-            for g in golden.detections {
-                guard let i = unmatched.firstIndex(where: { $0.classIndex == g.class && $0.box.iou(g.box) >= 0.95 && abs($0.confidence - g.confidence) <= 0.02 }) else {
-                    XCTFail("\(photo): no match for golden \(g.name) \(g.confidence) \(g.box) among \(unmatched)")
-                    continue
-                }
-                unmatched.remove(at: i)
-            }
-            XCTAssertTrue(unmatched.isEmpty, "\(photo): extra detections \(unmatched)")
+            assertDetectionsMatch(result, golden, photo)
         }
     }
 
