@@ -567,8 +567,22 @@ static int check_rgb_args(const uint8_t *rgb, int32_t width, int32_t height, uin
     return IC_OK;
 }
 
+/* Shared by the RGB and CMYK encoders: `components` is 3 (RGB input) or 4 (CMYK input). */
+static int encode_jpeg(const uint8_t *pixels, int components, int32_t width, int32_t height, int32_t quality,
+                       uint32_t flags, uint8_t **out, size_t *out_size, char *errbuf, size_t errbuf_size);
+
 int ic_encode_jpeg(const uint8_t *rgb, int32_t width, int32_t height, int32_t quality, uint32_t flags,
                    uint8_t **out, size_t *out_size, char *errbuf, size_t errbuf_size) {
+    return encode_jpeg(rgb, 3, width, height, quality, flags, out, out_size, errbuf, errbuf_size);
+}
+
+int ic_encode_jpeg_cmyk(const uint8_t *cmyk, int32_t width, int32_t height, int32_t quality, uint32_t flags,
+                        uint8_t **out, size_t *out_size, char *errbuf, size_t errbuf_size) {
+    return encode_jpeg(cmyk, 4, width, height, quality, flags, out, out_size, errbuf, errbuf_size);
+}
+
+static int encode_jpeg(const uint8_t *rgb, int components, int32_t width, int32_t height, int32_t quality,
+                       uint32_t flags, uint8_t **out, size_t *out_size, char *errbuf, size_t errbuf_size) {
     if (errbuf != NULL && errbuf_size > 0) errbuf[0] = '\0';
     int status = check_rgb_args(rgb, width, height, out, out_size, JPEG_MAX_DIMENSION, errbuf, errbuf_size);
     if (status != IC_OK) return status;
@@ -608,19 +622,23 @@ int ic_encode_jpeg(const uint8_t *rgb, int32_t width, int32_t height, int32_t qu
 
     cinfo.image_width = (JDIMENSION)width;
     cinfo.image_height = (JDIMENSION)height;
-    cinfo.input_components = 3;
-    cinfo.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&cinfo);
+    cinfo.input_components = components;
+    cinfo.in_color_space = components == 4 ? JCS_CMYK : JCS_RGB;
+    jpeg_set_defaults(&cinfo);  /* CMYK input: stored as CMYK with an Adobe marker */
+    if (components == 4 && (flags & IC_JPEG_YCCK)) jpeg_set_colorspace(&cinfo, JCS_YCCK);
+    if (components == 3 && (flags & IC_JPEG_GRAYSCALE)) jpeg_set_colorspace(&cinfo, JCS_GRAYSCALE);
     jpeg_set_quality(&cinfo, q, TRUE);
     if (flags & IC_JPEG_444) {
-        cinfo.comp_info[0].h_samp_factor = 1;
-        cinfo.comp_info[0].v_samp_factor = 1;
+        for (int c = 0; c < cinfo.num_components; c++) {
+            cinfo.comp_info[c].h_samp_factor = 1;
+            cinfo.comp_info[c].v_samp_factor = 1;
+        }
     }
     if (flags & IC_JPEG_ARITHMETIC) cinfo.arith_code = TRUE;
     if (flags & IC_JPEG_PROGRESSIVE) jpeg_simple_progression(&cinfo);
 
     jpeg_start_compress(&cinfo, TRUE);
-    const size_t stride = (size_t)width * 3;
+    const size_t stride = (size_t)width * (size_t)components;
     while (cinfo.next_scanline < cinfo.image_height) {
         JSAMPROW row = (JSAMPROW)(rgb + (size_t)cinfo.next_scanline * stride); /* libjpeg does not write it */
         jpeg_write_scanlines(&cinfo, &row, 1);

@@ -105,12 +105,67 @@ public final class Detector: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         applyThreads()
         var times = StageTimes()
-        var t = DispatchTime.now()
+        let t = DispatchTime.now()
         let (network, transform) = model.preprocess(image)
+        times.preprocess = milliseconds(since: t)
+        return forwardAndPostprocess(network, transform: transform, width: image.width, height: image.height,
+                                     path: path, options: options, times: times)
+    }
+
+    /// Stage 1 of a two-stage detection (a batch pipeline runs it on other threads while the network works on
+    /// the previous image): letterbox/resize into a tensor of its own, exactly as `detect` would fill the
+    /// network input. Thread-safe; takes no lock.
+    public func prepare(_ image: RGBImage) -> PreparedImage {
+        let t = DispatchTime.now()
+        let placed: (FeatureMap, InputTransform)?
+        if let m = model as? DarknetDetectionModel {
+            let input = FeatureMap(shape: m.network.inputShape)
+            placed = (input, m.model.letterbox ? Preprocess.darknetLetterbox(image, into: input) : Preprocess.stretch(image, into: input))
+        } else if let m = model as? UltralyticsDetectionModel {
+            // The same calls as UltralyticsDetectionModel.preprocess, into a tensor of the network's input shape.
+            let g = Preprocess.ultralyticsLetterboxGeometry(width: image.width, height: image.height, imageSize: m.imageSize,
+                                                            stride: m.model.strides.max() ?? 32)
+            let input = FeatureMap(shape: TensorShape(channels: 3, height: g.inputHeight, width: g.inputWidth))
+            placed = (input, Preprocess.ultralyticsLetterbox(image, into: input, imageSize: m.imageSize))
+        } else {
+            placed = nil  // another DetectionModel: it preprocesses in stage 2
+        }
+        return PreparedImage(width: image.width, height: image.height, input: placed?.0, transform: placed?.1,
+                             image: placed == nil ? image : nil, preprocessMilliseconds: milliseconds(since: t))
+    }
+
+    /// Stage 2: copies the prepared tensor into the network input, runs the network and postprocesses.
+    /// Gives the same result as `detect(image)` on the image `prepared` came from.
+    public func detect(_ prepared: PreparedImage, path: String = "", options: DetectionOptions = DetectionOptions()) -> DetectionResult {
+        lock.lock(); defer { lock.unlock() }
+        applyThreads()
+        var times = StageTimes()
+        let t = DispatchTime.now()
+        let network: Network, transform: InputTransform
+        if let input = prepared.input, let placed = prepared.transform {
+            if let m = model as? UltralyticsDetectionModel {
+                network = m.network(height: input.shape.height, width: input.shape.width)
+            } else {
+                network = (model as! DarknetDetectionModel).network
+            }
+            precondition(network.input.shape == input.shape, "Detector: prepared input does not match the network")
+            network.input.pointer.update(from: input.pointer, count: input.shape.count)
+            transform = placed
+        } else {
+            (network, transform) = model.preprocess(prepared.image!)
+        }
+        times.preprocess = prepared.preprocessMilliseconds + milliseconds(since: t)
+        return forwardAndPostprocess(network, transform: transform, width: prepared.width, height: prepared.height,
+                                     path: path, options: options, times: times)
+    }
+
+    /// Forward pass, candidate filtering, NMS and mapping back to image pixels (caller holds the lock).
+    private func forwardAndPostprocess(_ network: Network, transform: InputTransform, width: Int, height: Int,
+                                       path: String, options: DetectionOptions, times: StageTimes) -> DetectionResult {
+        var times = times
         network.threads = max(1, threads)
         network.gemm = gemm
-        times.preprocess = milliseconds(since: t)
-        t = DispatchTime.now()
+        var t = DispatchTime.now()
         network.forward()
         times.forward = milliseconds(since: t)
         t = DispatchTime.now()
@@ -121,8 +176,20 @@ public final class Detector: @unchecked Sendable {
             : Array(candidates.sorted { $0.confidence > $1.confidence }.prefix(options.maxDetections))
         for i in boxes.indices { boxes[i].box = transform.imageBox(boxes[i].box) }
         times.postprocess = milliseconds(since: t)
-        return DetectionResult(path: path, width: image.width, height: image.height, inputShape: network.inputShape, boxes: boxes, times: times)
+        return DetectionResult(path: path, width: width, height: height, inputShape: network.inputShape, boxes: boxes, times: times)
     }
+}
+
+/// An image resized and placed into a network-shaped tensor by `Detector.prepare`, ready for `detect(_:)`.
+/// Holds its own tensor (not the network's), so many can be prepared while the network runs.
+public struct PreparedImage: @unchecked Sendable {
+    /// The original image's size.
+    public let width: Int
+    public let height: Int
+    let input: FeatureMap?
+    let transform: InputTransform?
+    let image: RGBImage?
+    public let preprocessMilliseconds: Double
 }
 
 func milliseconds(since start: DispatchTime) -> Double {

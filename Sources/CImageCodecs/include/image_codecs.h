@@ -41,7 +41,9 @@ enum {
 enum {
     IC_JPEG_PROGRESSIVE = 1u << 0, /* progressive scan script (jpeg_simple_progression) */
     IC_JPEG_ARITHMETIC = 1u << 1,  /* arithmetic entropy coding instead of Huffman */
-    IC_JPEG_444 = 1u << 2          /* no chroma subsampling (default is 4:2:0, like libjpeg/OpenCV) */
+    IC_JPEG_444 = 1u << 2,         /* no chroma subsampling (default is 4:2:0, like libjpeg/OpenCV) */
+    IC_JPEG_GRAYSCALE = 1u << 3,   /* ic_encode_jpeg: store one luminance component */
+    IC_JPEG_YCCK = 1u << 4         /* ic_encode_jpeg_cmyk: store YCCK (Adobe transform 2) instead of CMYK */
 };
 
 typedef struct {
@@ -73,6 +75,13 @@ int ic_exif_orientation(const uint8_t *data, size_t size);
  * On success *out is a malloc'd buffer of *out_size bytes (release with ic_free). */
 int ic_encode_jpeg(const uint8_t *rgb, int32_t width, int32_t height, int32_t quality, uint32_t flags,
                    uint8_t **out, size_t *out_size, char *errbuf, size_t errbuf_size);
+
+/* Encodes CMYK8 (width * height * 4 bytes, Adobe convention: stored as given, 255 = no ink when read back by
+ * ic_decode) as a 4-component JPEG with an Adobe APP14 marker; with IC_JPEG_YCCK the components are stored as
+ * YCCK (Adobe transform 2), as Photoshop does. IC_JPEG_PROGRESSIVE / IC_JPEG_ARITHMETIC apply too.
+ * Meant for tests and fuzz seeds: the decoder's CMYK and YCCK paths need such files. */
+int ic_encode_jpeg_cmyk(const uint8_t *cmyk, int32_t width, int32_t height, int32_t quality, uint32_t flags,
+                        uint8_t **out, size_t *out_size, char *errbuf, size_t errbuf_size);
 
 /* Encodes RGB8 (width * height * 3 bytes) as an 8-bit RGB, non-interlaced PNG. */
 int ic_encode_png(const uint8_t *rgb, int32_t width, int32_t height,

@@ -2,12 +2,86 @@ import COpenBLAS
 
 /// Single-precision matrix multiply, row-major: C[M×N] = alpha · A[M×K] · B[K×N] + beta · C.
 /// Every convolution in the network is one call per group: weights[Cout, Cin·k·k] × columns[Cin·k·k, H·W].
+/// Two implementations: `OpenBLASGEMM` (OpenBLAS through the C shim) and `SwiftGEMM` (pure Swift).
 public protocol GEMMBackend: Sendable {
     var name: String { get }
     func sgemm(m: Int, n: Int, k: Int, alpha: Float,
                a: UnsafePointer<Float>, lda: Int,
                b: UnsafePointer<Float>, ldb: Int,
                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
+    /// A whole convolution layer as GEMM (what `ConvolutionLayer.forward` runs). The default implementation
+    /// (`runUnfused`) writes the im2col matrix into the workspace, calls `sgemm` once per group and applies
+    /// bias + activation in a separate pass; a backend may fuse those steps.
+    func convolution(_ conv: ConvolutionGEMM)
+}
+
+extension GEMMBackend {
+    public func convolution(_ conv: ConvolutionGEMM) {
+        if let w = conv.winograd { conv.runWinograd(self, w) } else { conv.runUnfused(self) }
+    }
+}
+
+/// The operands of one convolution: input [C, H, W] → output [Cout, outH, outW]; per group g,
+/// output_g[Cout/g, outH·outW] = weights_g[Cout/g, Cin/g·k·k] × im2col(input_g) + bias, then the activation.
+public struct ConvolutionGEMM {
+    public let input: UnsafePointer<Float>
+    public let inputShape: TensorShape
+    public let outputShape: TensorShape
+    public let size: Int
+    public let stride: Int
+    public let pad: Int
+    public let groups: Int
+    public let weights: UnsafePointer<Float>
+    public let bias: UnsafePointer<Float>?
+    public let activation: Activation
+    public let output: UnsafeMutablePointer<Float>
+    /// Scratch of at least `workspaceSize` floats (used by the unfused path).
+    public let workspace: UnsafeMutablePointer<Float>
+    public let threads: Int
+    /// Set for 3×3 stride-1 convolutions that run as Winograd F(2×2, 3×3) (`runWinograd`): the transformed filters.
+    public let winograd: WinogradWeights?
+
+    public init(input: UnsafePointer<Float>, inputShape: TensorShape, outputShape: TensorShape, size: Int, stride: Int, pad: Int,
+                groups: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
+                output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>, threads: Int,
+                winograd: WinogradWeights? = nil) {
+        self.input = input; self.inputShape = inputShape; self.outputShape = outputShape
+        self.size = size; self.stride = stride; self.pad = pad; self.groups = groups
+        self.weights = weights; self.bias = bias; self.activation = activation
+        self.output = output; self.workspace = workspace; self.threads = threads
+        self.winograd = winograd
+    }
+
+    /// A 1×1 stride-1 unpadded conv reads its input directly as the GEMM's B matrix.
+    public var needsIm2col: Bool { !(size == 1 && stride == 1 && pad == 0) }
+    /// The GEMM of one group: M = Cout/groups, N = outH·outW, K = Cin/groups·k·k.
+    public var gemmShape: (m: Int, n: Int, k: Int) {
+        (outputShape.channels / groups, outputShape.planeSize, inputShape.channels / groups * size * size)
+    }
+    /// Floats of scratch the unfused path needs (one group's im2col matrix), or the Winograd path.
+    public var workspaceSize: Int {
+        winograd != nil ? WinogradF23.workspaceSize(inputShape: inputShape, outputShape: outputShape)
+            : needsIm2col ? gemmShape.k * gemmShape.n : 0
+    }
+
+    /// im2col into the workspace, `gemm.sgemm` per group, then bias + activation over the output.
+    public func runUnfused(_ gemm: any GEMMBackend) {
+        let (m, n, k) = gemmShape
+        let groupChannels = inputShape.channels / groups
+        for g in 0..<groups {
+            let groupInput = input + g * groupChannels * inputShape.planeSize
+            var columns = groupInput
+            if needsIm2col {
+                im2col(groupInput, channels: groupChannels, height: inputShape.height, width: inputShape.width,
+                       kernel: size, stride: stride, pad: pad, outHeight: outputShape.height, outWidth: outputShape.width,
+                       into: workspace, threads: threads)
+                columns = UnsafePointer(workspace)
+            }
+            gemm.sgemm(m: m, n: n, k: k, alpha: 1, a: weights + g * m * k, lda: k, b: columns, ldb: n,
+                       beta: 0, c: output + g * m * n, ldc: n)
+        }
+        activation.applyWithBias(output, bias: bias, channels: outputShape.channels, plane: n, threads: threads)
+    }
 }
 
 /// OpenBLAS `cblas_sgemm` (no transposes). Thread count is process-wide: see `OpenBLAS.setThreads`.

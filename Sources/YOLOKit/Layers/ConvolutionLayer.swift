@@ -12,6 +12,8 @@ public final class ConvolutionLayer: NetworkLayer {
     public let activation: Activation
     public let weights: FloatBuffer  // [filters, inputShape.channels / groups * size * size]
     public let bias: FloatBuffer     // [filters]
+    /// Transformed filters when this layer runs as Winograd F(2×2, 3×3) (3×3 stride-1 with enough channels).
+    public let winograd: WinogradWeights?
 
     public init(inputShape: TensorShape, filters: Int, size: Int, stride: Int, pad: Int, groups: Int,
                 activation: Activation, weights: FloatBuffer, bias: FloatBuffer) {
@@ -29,6 +31,8 @@ public final class ConvolutionLayer: NetworkLayer {
         outputShape = TensorShape(channels: filters,
                                   height: ConvolutionLayer.outputSize(inputShape.height, size: size, stride: stride, pad: pad),
                                   width: ConvolutionLayer.outputSize(inputShape.width, size: size, stride: stride, pad: pad))
+        winograd = WinogradF23.isWorthwhile(inputShape: inputShape, outputShape: outputShape, size: size, stride: stride, pad: pad, groups: groups)
+            ? WinogradWeights.shared(for: weights, outChannels: filters, inChannels: inputShape.channels) : nil
     }
 
     static func outputSize(_ n: Int, size: Int, stride: Int, pad: Int) -> Int { (n + 2 * pad - size) / stride + 1 }
@@ -38,30 +42,21 @@ public final class ConvolutionLayer: NetworkLayer {
     var groupInputChannels: Int { inputShape.channels / groups }
     var columnRows: Int { groupInputChannels * size * size }  // K of the GEMM
 
-    public var workspaceSize: Int { needsIm2col ? columnRows * outputShape.planeSize : 0 }
+    public var workspaceSize: Int {
+        winograd != nil ? WinogradF23.workspaceSize(inputShape: inputShape, outputShape: outputShape)
+            : needsIm2col ? columnRows * outputShape.planeSize : 0
+    }
     public var macs: Int { filters * columnRows * outputShape.planeSize }
 
     /// The GEMM shape of one group: M = Cout/groups, N = outH·outW, K = Cin/groups·k·k.
     public var gemmShape: (m: Int, n: Int, k: Int) { (filters / groups, outputShape.planeSize, columnRows) }
 
     public func forward(_ inputs: [FeatureMap], into output: FeatureMap, context: ExecutionContext) {
-        let input = inputs[0]
-        let (m, n, k) = gemmShape
-        for g in 0..<groups {
-            let groupInput = input.pointer + g * groupInputChannels * inputShape.planeSize
-            var columns = UnsafePointer(groupInput)
-            if needsIm2col {
-                im2col(groupInput, channels: groupInputChannels, height: inputShape.height, width: inputShape.width,
-                       kernel: size, stride: stride, pad: pad, outHeight: outputShape.height, outWidth: outputShape.width,
-                       into: context.workspace.pointer, threads: context.threads)
-                columns = UnsafePointer(context.workspace.pointer)
-            }
-            context.gemm.sgemm(m: m, n: n, k: k, alpha: 1,
-                               a: weights.pointer + g * m * k, lda: k,
-                               b: columns, ldb: n,
-                               beta: 0, c: output.pointer + g * m * n, ldc: n)
-        }
-        activation.applyWithBias(output.pointer, bias: bias.pointer, channels: filters, plane: n, threads: context.threads)
+        // im2col + GEMM per group + bias/activation; the backend may fuse them (see GEMMBackend.convolution).
+        context.gemm.convolution(ConvolutionGEMM(
+            input: inputs[0].pointer, inputShape: inputShape, outputShape: outputShape, size: size, stride: stride, pad: pad,
+            groups: groups, weights: weights.pointer, bias: bias.pointer, activation: activation,
+            output: output.pointer, workspace: context.workspace.pointer, threads: context.threads, winograd: winograd))
     }
 }
 

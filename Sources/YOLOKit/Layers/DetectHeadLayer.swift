@@ -26,43 +26,39 @@ public final class DetectHeadLayer: NetworkLayer {
 
     public var anchorCount: Int { outputShape.width }
 
+    /// Scratch: the four decoded distances (l, t, r, b) of the largest level, [4, plane].
+    public var workspaceSize: Int { 4 * (levelShapes.map(\.planeSize).max() ?? 0) }
+
     public func forward(_ inputs: [FeatureMap], into output: FeatureMap, context: ExecutionContext) {
         let total = anchorCount
         let out = output.pointer
+        let dist = context.workspace.pointer
         var base = 0
-        var bins = [Float](repeating: 0, count: regMax)
         for (level, shape) in levelShapes.enumerated() {
             let box = inputs[2 * level].pointer, cls = inputs[2 * level + 1].pointer
             let plane = shape.planeSize, stride = strides[level]
+            // Distances [4, plane]: DFL expectation per side (vectorized over cells), or the raw values.
+            for side in 0..<4 {
+                if regMax > 1 {
+                    softmaxExpectation(box + side * regMax * plane, bins: regMax, plane: plane, into: dist + side * plane)
+                } else {
+                    (dist + side * plane).update(from: box + side * plane, count: plane)
+                }
+            }
             for y in 0..<shape.height {
                 for x in 0..<shape.width {
                     let cell = y * shape.width + x, a = base + cell
-                    var dist: (Float, Float, Float, Float) = (0, 0, 0, 0)
-                    for side in 0..<4 {
-                        var d: Float
-                        if regMax > 1 {
-                            var m = -Float.infinity
-                            for b in 0..<regMax { bins[b] = box[(side * regMax + b) * plane + cell]; m = max(m, bins[b]) }
-                            var sum: Float = 0
-                            for b in 0..<regMax { bins[b] = exp(bins[b] - m); sum += bins[b] }
-                            d = 0
-                            for b in 0..<regMax { d += Float(b) * (bins[b] / sum) }
-                        } else {
-                            d = box[side * plane + cell]
-                        }
-                        switch side { case 0: dist.0 = d; case 1: dist.1 = d; case 2: dist.2 = d; default: dist.3 = d }
-                    }
                     let ax = Float(x) + 0.5, ay = Float(y) + 0.5
-                    let x1 = ax - dist.0, y1 = ay - dist.1, x2 = ax + dist.2, y2 = ay + dist.3
+                    let x1 = ax - dist[cell], y1 = ay - dist[plane + cell], x2 = ax + dist[2 * plane + cell], y2 = ay + dist[3 * plane + cell]
                     if xyxy {
                         out[a] = x1 * stride; out[total + a] = y1 * stride; out[2 * total + a] = x2 * stride; out[3 * total + a] = y2 * stride
                     } else {
                         out[a] = (x1 + x2) / 2 * stride; out[total + a] = (y1 + y2) / 2 * stride
                         out[2 * total + a] = (x2 - x1) * stride; out[3 * total + a] = (y2 - y1) * stride
                     }
-                    for c in 0..<classes { out[(4 + c) * total + a] = Activation.sigmoid(cls[c * plane + cell]) }
                 }
             }
+            for c in 0..<classes { sigmoidRow(cls + c * plane, into: out + (4 + c) * total + base, count: plane) }
             base += plane
         }
     }

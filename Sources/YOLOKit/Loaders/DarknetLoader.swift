@@ -46,14 +46,34 @@ public enum DarknetLoader {
 
     /// Loads `cfgPath` and `weightsPath` (default: the cfg's path with extension .weights).
     /// `inputSize` overrides the cfg's width and height (Darknet models run at any multiple of 32).
-    public static func load(cfgPath: String, weightsPath: String? = nil, inputSize: Int? = nil) throws -> DarknetModel {
+    public static func load(cfgPath: String, weightsPath: String? = nil, inputSize: Int? = nil,
+                            limits: ModelLimits = .default) throws -> DarknetModel {
         let config = try DarknetConfig.load(path: cfgPath)
         let weightsPath = weightsPath ?? (cfgPath as NSString).deletingPathExtension + ".weights"
         var weights = try DarknetWeights(path: weightsPath)
-        return try build(config, weights: &weights, inputSize: inputSize)
+        return try build(config, weights: &weights, inputSize: inputSize, limits: limits)
     }
 
-    public static func build(_ config: DarknetConfig, weights: inout DarknetWeights, inputSize: Int? = nil) throws -> DarknetModel {
+    /// The validated layer list of a cfg: specs, output shapes, inputs, and what the network will need.
+    struct Plan {
+        var specs: [(spec: Spec, section: DarknetConfig.Section, output: TensorShape, inputs: [Int])] = []
+        var inputShape: TensorShape
+        var letterbox: Bool
+        /// Float32 parameters the weights file must hold after its header.
+        var parameterCount = 0
+        /// Floats the built network holds: input, every layer output, the im2col workspace, the weights.
+        var networkFloats = 0
+    }
+
+    public static func build(_ config: DarknetConfig, weights: inout DarknetWeights, inputSize: Int? = nil,
+                             limits: ModelLimits = .default) throws -> DarknetModel {
+        let plan = try self.plan(config, inputSize: inputSize, limits: limits)
+        return try build(plan, config: config, weights: &weights)
+    }
+
+    /// Pass 1: parses every section, resolves references, computes shapes, the parameter count and the memory
+    /// the network will need (all with overflow-checked arithmetic, against `limits`), without allocating.
+    static func plan(_ config: DarknetConfig, inputSize: Int? = nil, limits: ModelLimits = .default) throws -> Plan {
         let path = config.path
         guard let net = config.sections.first, net.name == "net" || net.name == "network" else {
             throw ModelLoadError(path: path, line: config.sections.first?.line, reason: "the first section must be [net]")
@@ -63,13 +83,19 @@ public enum DarknetLoader {
         guard width > 0, height > 0, channels == 3 else {
             throw net.error(path, nil, "width, height must be positive and channels must be 3 (got \(width)×\(height)×\(channels))")
         }
+        guard width <= limits.maxDimension, height <= limits.maxDimension else {
+            throw net.error(path, inputSize == nil ? (width > limits.maxDimension ? "width" : "height") : nil,
+                            "input size \(width)×\(height) is larger than \(limits.maxDimension) per side")
+        }
         let letterbox = try net.int("letter_box", default: 0, path: path) != 0
+        var budget = NetworkBudget(limits: limits, path: path)
+        var workspace = 0
 
-        // Pass 1: parse every section, resolve references, compute shapes and the parameter count.
-        var specs: [(Spec, DarknetConfig.Section, TensorShape, [Int])] = []  // spec, section, output shape, inputs
+        var specs: [(spec: Spec, section: DarknetConfig.Section, output: TensorShape, inputs: [Int])] = []
         var shapes: [TensorShape] = []
         var parameterCount = 0
         let inputShape = TensorShape(channels: channels, height: height, width: width)
+        try budget.reserve(NetworkBudget.product(channels, height, width), for: "the \(width)×\(height) input")
         for section in config.sections.dropFirst() {
             let index = shapes.count
             let previous = index == 0 ? Network.inputIndex : index - 1
@@ -87,6 +113,13 @@ public enum DarknetLoader {
             try section.checkKeys(used: used, ignored: trainingKeys[section.name] ?? [], path: path)
             let input = shapeOf(previous)
             let spec: Spec, output: TensorShape, inputs: [Int]
+            /// A size-like option within 1...maxDimension (0... when `allowZero`).
+            func checkRange(_ key: String, _ value: Int, allowZero: Bool = false) throws {
+                guard value >= (allowZero ? 0 : 1), value <= limits.maxDimension else {
+                    throw section.error(path, section.options[key] != nil ? key : nil,
+                                        "'\(key)' is \(value), outside \(allowZero ? 0 : 1)...\(limits.maxDimension)")
+                }
+            }
             switch section.name {
             case "convolutional":
                 let filters = try section.int("filters", default: 1, path: path)
@@ -102,6 +135,11 @@ public enum DarknetLoader {
                 guard filters > 0, size > 0, stride > 0, pad >= 0, groups > 0 else {
                     throw section.error(path, nil, "filters, size, stride, groups must be positive and padding non-negative")
                 }
+                try checkRange("filters", filters)
+                try checkRange("size", size)
+                try checkRange("stride", stride)
+                try checkRange("groups", groups)
+                try checkRange(section.options["padding"] != nil ? "padding" : "pad", pad, allowZero: true)
                 guard input.channels % groups == 0, filters % groups == 0 else {
                     throw section.error(path, "groups", "groups=\(groups) must divide the input channels (\(input.channels)) and filters (\(filters))")
                 }
@@ -113,12 +151,26 @@ public enum DarknetLoader {
                 spec = .convolution(filters: filters, size: size, stride: stride, pad: pad, groups: groups, batchNormalize: bn, activation: activation)
                 output = TensorShape(channels: filters, height: outH, width: outW)
                 inputs = [previous]
-                parameterCount += filters * (bn ? 4 : 1) + filters * input.channels / groups * size * size
+                // [filters, C/groups·k·k] weights plus bias (and 3 BatchNorm vectors); im2col needs C/groups·k·k × outH·outW.
+                guard let kernel = NetworkBudget.product(filters, input.channels / groups, size, size),
+                      let columns = NetworkBudget.product(input.channels / groups, size, size, outH, outW) else {
+                    throw section.error(path, nil, "a \(size)×\(size) conv with \(filters) filters on a \(input) input is too large")
+                }
+                let (p1, o1) = parameterCount.addingReportingOverflow(kernel)
+                let (params, o2) = p1.addingReportingOverflow(filters * (bn ? 4 : 1))
+                guard !o1, !o2, params <= limits.maxNetworkBytes / 4 else {
+                    throw section.error(path, nil, "the network has more parameters than the limit of \(limits.maxNetworkBytes / 4)")
+                }
+                parameterCount = params
+                if !(size == 1 && stride == 1 && pad == 0) { workspace = max(workspace, columns) }
             case "maxpool":
                 let stride = try section.int("stride", default: 1, path: path)
                 let size = try section.int("size", default: stride, path: path)
                 let pad = try section.int("padding", default: size - 1, path: path)
                 guard size > 0, stride > 0, pad >= 0 else { throw section.error(path, nil, "size and stride must be positive") }
+                try checkRange("size", size)
+                try checkRange("stride", stride)
+                try checkRange("padding", pad, allowZero: true)
                 spec = .maxPool(size: size, stride: stride, pad: pad)
                 output = MaxPoolLayer(inputShape: input, size: size, stride: stride, pad: pad).outputShape
                 guard output.height > 0, output.width > 0 else { throw section.error(path, nil, "pooling window does not fit its \(input) input") }
@@ -126,6 +178,7 @@ public enum DarknetLoader {
             case "upsample":
                 let factor = try section.int("stride", default: 2, path: path)
                 guard factor >= 1 else { throw section.error(path, "stride", "only upsampling by a positive integer factor is supported (stride=\(factor))") }
+                try checkRange("stride", factor)
                 spec = .upsample(factor: factor, scale: try section.float("scale", default: 1, path: path))
                 output = TensorShape(channels: input.channels, height: input.height * factor, width: input.width * factor)
                 inputs = [previous]
@@ -138,6 +191,7 @@ public enum DarknetLoader {
                 guard groups >= 1, (0..<groups).contains(groupID) else {
                     throw section.error(path, "group_id", "group_id=\(groupID) must be in 0..<groups (groups=\(groups))")
                 }
+                try checkRange("groups", groups)
                 inputs = try refs.map { try resolve($0, key: "layers") }
                 let first = shapeOf(inputs[0])
                 for i in inputs {
@@ -169,6 +223,8 @@ public enum DarknetLoader {
             case "yolo":
                 let classes = try section.int("classes", default: 20, path: path)
                 let num = try section.int("num", default: 1, path: path)
+                try checkRange("classes", classes)
+                try checkRange("num", num)
                 let allAnchors = try section.floats("anchors", path: path) ?? []
                 guard allAnchors.count >= 2 * num else {
                     throw section.error(path, "anchors", "needs \(num) anchor pairs (num=\(num)), found \(allAnchors.count) numbers")
@@ -178,7 +234,8 @@ public enum DarknetLoader {
                     throw section.error(path, "mask", "mask entries must be in 0..<num (num=\(num))")
                 }
                 guard classes > 0 else { throw section.error(path, "classes", "classes must be positive") }
-                let expected = mask.count * (5 + classes)
+                guard !mask.isEmpty else { throw section.error(path, "mask", "mask must name at least one anchor") }
+                let expected = mask.count * (5 + classes)  // both ≤ maxDimension: no overflow
                 guard input.channels == expected else {
                     throw section.error(path, nil, "the layer before [yolo] outputs \(input.channels) channels, but \(mask.count) anchors × (5 + \(classes) classes) = \(expected) are needed (set filters=\(expected) in the last [convolutional])")
                 }
@@ -190,13 +247,34 @@ public enum DarknetLoader {
             default:
                 fatalError("unreachable: usedKeys lists only handled sections")
             }
+            guard output.channels <= limits.maxDimension, output.height <= limits.maxDimension, output.width <= limits.maxDimension else {
+                throw section.error(path, nil, "output \(output) is larger than \(limits.maxDimension) per dimension")
+            }
+            try budget.reserve(output.count, for: "layer \(index) ([\(section.name)] at line \(section.line))")
             specs.append((spec, section, output, inputs))
             shapes.append(output)
         }
         guard !specs.isEmpty else { throw ModelLoadError(path: path, reason: "config has no layers after [net]") }
-        try weights.expect(floats: parameterCount, for: "\((path as NSString).lastPathComponent) (\(specs.count) layers)")
+        let headClasses = specs.compactMap { item -> Int? in
+            if case .yolo(let classes, _, _, _) = item.spec { return classes }
+            return nil
+        }
+        guard !headClasses.isEmpty else { throw ModelLoadError(path: path, reason: "config has no [yolo] layer: nothing to detect with") }
+        guard Set(headClasses).count == 1 else {
+            throw ModelLoadError(path: path, reason: "[yolo] layers disagree on the number of classes (\(headClasses))")
+        }
+        try budget.reserve(workspace, for: "the im2col workspace")
+        try budget.reserve(parameterCount, for: "the weights")
+        return Plan(specs: specs, inputShape: inputShape, letterbox: letterbox, parameterCount: parameterCount,
+                    networkFloats: budget.floats)
+    }
 
-        // Pass 2: read parameters in layer order, fold BatchNorm, build the layers.
+    /// Pass 2: reads parameters in layer order, folds BatchNorm, builds the layers.
+    static func build(_ plan: Plan, config: DarknetConfig, weights: inout DarknetWeights) throws -> DarknetModel {
+        let path = config.path, specs = plan.specs, inputShape = plan.inputShape, letterbox = plan.letterbox
+        let width = inputShape.width, height = inputShape.height
+        try weights.expect(floats: plan.parameterCount, for: "\((path as NSString).lastPathComponent) (\(specs.count) layers)")
+
         let network = Network(inputShape: inputShape)
         var heads: [YOLOLayer] = []
         for (spec, _, _, inputs) in specs {

@@ -35,7 +35,8 @@ public struct DarknetWeights {
         major = int32(at: 0)
         minor = int32(at: 4)
         revision = int32(at: 8)
-        if major * 10 + minor >= 2 && major < 1000 && minor < 1000 {
+        // Darknet's rule, in Int so that a garbage header cannot overflow the arithmetic.
+        if Int(major) * 10 + Int(minor) >= 2 && major < 1000 && minor < 1000 {
             guard data.count >= 20 else {
                 throw ModelLoadError(path: path, reason: "weights file too short for its header (\(data.count) bytes)")
             }

@@ -19,6 +19,8 @@ public final class TorchCheckpoint {
 
     /// Size limit for `data.pkl`.
     public static let maxPickleBytes: UInt64 = 256 << 20
+    /// Size limit for one tensor storage (the largest in YOLOv8x is about 10 MB).
+    public static let maxStorageBytes: UInt64 = 2 << 30
 
     private let archive: Archive
     private let entries: [String: Entry]
@@ -133,6 +135,9 @@ public final class TorchCheckpoint {
         let (bytes, overflow) = tensor.storageCount.multipliedReportingOverflow(by: tensor.dtype.byteSize)
         guard !overflow, UInt64(entry.uncompressedSize) == UInt64(bytes) else {
             throw ModelLoadError(path: path, reason: "storage '\(tensor.storageKey)' holds \(entry.uncompressedSize) bytes but the pickle declares \(tensor.storageCount) \(tensor.dtype.rawValue) elements (\(overflow ? "overflow" : String(bytes)) bytes)")
+        }
+        guard UInt64(bytes) <= TorchCheckpoint.maxStorageBytes else {
+            throw ModelLoadError(path: path, reason: "storage '\(tensor.storageKey)' is \(bytes) bytes (limit \(TorchCheckpoint.maxStorageBytes))")
         }
         try TorchCheckpoint.checkPlausible(entry, fileSize: fileSize, path: path, what: entryPath)
         return (entry, bytes)

@@ -32,6 +32,8 @@ struct Unpickler {
         let root: PickleValue
         /// Every tensor the pickle built (reachable from `root` or not), in creation order.
         let tensors: [TorchTensor]
+        /// Offset just past the STOP opcode (bytes after it are not part of the pickle).
+        var end: Int = 0
     }
 
     // MARK: - The allow-list (the only callables whose REDUCE / NEWOBJ is interpreted)
@@ -97,7 +99,7 @@ struct Unpickler {
         var converter = Converter(path: path, maxNesting: limits.maxNesting)
         defer { converter.cache.removeAll() }
         let root = try converter.convert(top)
-        return Result(root: root, tensors: vm.tensors)
+        return Result(root: root, tensors: vm.tensors, end: vm.pos)
     }
 
     /// Convenience for tests and tools: just the value.
@@ -936,6 +938,9 @@ extension Unpickler {
         }
     }
 
+    /// Most elements a tensor view may have beyond its storage's element count (see `validatedTensor`).
+    static let maxExpandedElements = 1 << 24
+
     /// Checks a strided view against its storage with overflow-checked arithmetic.
     static func validatedTensor(storage: StorageRef, offset: Int, shape: [Int], strides: [Int],
                                 error: (String) -> ModelLoadError) throws -> TorchTensor {
@@ -957,6 +962,11 @@ extension Unpickler {
                 guard !o2, !o3 else { throw error("\(name): sizes \(shape) × strides \(strides) overflow") }
                 maxIndex = m
             }
+        }
+        // Overlapping views (stride 0, torch.expand) can have more elements than their storage; reading one makes
+        // an array of all of them, so a few bytes of storage must not stand for billions of elements.
+        guard count <= max(storage.count, maxExpandedElements) else {
+            throw error("\(name) has \(count) elements (sizes \(shape), strides \(strides)) but its storage only \(storage.count): views larger than their storage are limited to \(maxExpandedElements) elements")
         }
         if count == 0 {
             guard offset <= storage.count else {

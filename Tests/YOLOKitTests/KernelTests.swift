@@ -1,0 +1,145 @@
+import Foundation
+import XCTest
+@testable import YOLOKit
+
+/// The vectorized kernels shared by both backends (activations with the fast exp, DFL softmax, max pooling,
+/// upsampling) against plain scalar definitions.
+final class KernelTests: XCTestCase {
+    func testExpIsWithinOneUlp() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 87.98 {  // the lanes stay within [−87, 88], where exp is not clamped
+            var v = SIMD16<Float>()
+            for j in 0..<16 { v[j] = x + Float(j) * 0.000731 }
+            let e = VectorMath.exp(v)
+            for j in 0..<16 {
+                let ref = Foundation.exp(Double(v[j]))
+                worst = max(worst, abs(Double(e[j]) - ref) / Double(Float(ref).ulp))
+            }
+            x += 0.0117
+        }
+        XCTAssertLessThanOrEqual(worst, 1.0, "exp: worst error \(worst) ulp")
+        // Clamped outside the float range instead of overflowing to inf / flushing to 0.
+        let edges = VectorMath.exp(SIMD16<Float>(-1000, -88, 89, 1000, .infinity, -.infinity, 0, 1, -1, 2, -2, 10, -10, 50, -50, 88))
+        XCTAssertTrue((0..<16).allSatisfy { edges[$0].isFinite && edges[$0] > 0 })
+        XCTAssertEqual(edges[6], 1)
+        XCTAssertTrue(VectorMath.exp(SIMD16(repeating: .nan))[0].isNaN)
+    }
+
+    /// Vector activations equal the scalar (Foundation) definitions to a few ulp, for every activation, with
+    /// bias, over plane sizes with and without a 16-lane tail.
+    func testActivationsMatchScalarReference() {
+        var rng = SeededRandom(seed: 21)
+        for act in Activation.allCases {
+            for plane in [1, 15, 16, 17, 100, 1000] {
+                let channels = 3
+                var data = rng.floats(channels * plane, -30, 30)
+                data[0] = 0; if data.count > 1 { data[1] = -25 }
+                let bias = rng.floats(channels)
+                let expected = (0..<data.count).map { act.apply(data[$0] + bias[$0 / plane]) }
+                data.withUnsafeMutableBufferPointer { d in bias.withUnsafeBufferPointer { b in
+                    act.applyWithBias(d.baseAddress!, bias: b.baseAddress!, channels: channels, plane: plane, threads: 2)
+                }}
+                for (i, (got, want)) in zip(data, expected).enumerated() {
+                    XCTAssertEqual(got, want, accuracy: 4 * max(want.magnitude, 1e-30).ulp + 1e-37, "\(act) plane \(plane) at \(i)")
+                }
+            }
+        }
+        // A one-channel map with a large plane is split across threads: same values.
+        var big = rng.floats(70_001, -8, 8)
+        let expected = big.map { Activation.swish.apply($0) }
+        big.withUnsafeMutableBufferPointer { Activation.swish.applyWithBias($0.baseAddress!, bias: nil, channels: 1, plane: 70_001, threads: 2) }
+        for (got, want) in zip(big, expected) { XCTAssertEqual(got, want, accuracy: 4 * max(want.magnitude, 1e-30).ulp + 1e-37) }
+    }
+
+    func testSoftmaxExpectation() {
+        var rng = SeededRandom(seed: 22)
+        for (bins, plane) in [(16, 37), (16, 16), (4, 5), (1, 3)] {
+            let logits = rng.floats(bins * plane, -10, 10)
+            var out = [Float](repeating: -1, count: plane)
+            logits.withUnsafeBufferPointer { l in out.withUnsafeMutableBufferPointer { o in
+                softmaxExpectation(l.baseAddress!, bins: bins, plane: plane, into: o.baseAddress!)
+            }}
+            for cell in 0..<plane {
+                let v = (0..<bins).map { Double(logits[$0 * plane + cell]) }
+                let m = v.max()!, e = v.map { Foundation.exp($0 - m) }, sum = e.reduce(0, +)
+                let want = e.enumerated().reduce(0.0) { $0 + Double($1.offset) * $1.element / sum }
+                XCTAssertEqual(Double(out[cell]), want, accuracy: 1e-5 * max(1, want), "bins \(bins) cell \(cell)")
+            }
+        }
+    }
+
+    /// Max pooling against the direct definition (window at (o·stride − pad/2), positions outside ignored), for
+    /// Darknet's 2×2/2 and 2×2/1, SPPF's 5×5/1 (pad 2 each side), and odd sizes and strides, with widths that
+    /// exercise the 16-lane paths and their tails.
+    func testMaxPoolMatchesDirectDefinition() {
+        var rng = SeededRandom(seed: 23)
+        let cases: [(c: Int, h: Int, w: Int, size: Int, stride: Int, pad: Int)] = [
+            (3, 8, 40, 2, 2, 1), (2, 13, 13, 2, 1, 1), (4, 15, 20, 5, 1, 4), (2, 9, 35, 3, 2, 2), (1, 7, 50, 3, 1, 2),
+            (2, 33, 37, 2, 2, 1), (1, 4, 70, 4, 3, 0), (5, 20, 64, 5, 1, 4), (1, 1, 1, 2, 1, 1), (2, 6, 17, 9, 1, 8),
+        ]
+        for t in cases {
+            let shape = TensorShape(channels: t.c, height: t.h, width: t.w)
+            let layer = MaxPoolLayer(inputShape: shape, size: t.size, stride: t.stride, pad: t.pad)
+            let x = rng.floats(shape.count, -3, 3)
+            let out = FeatureMap(shape: layer.outputShape)
+            layer.forward([FeatureMap(shape: shape, values: x)], into: out, context: context(workspace: 0))
+            let o = layer.outputShape, offset = t.pad / 2
+            for c in 0..<t.c { for oy in 0..<o.height { for ox in 0..<o.width {
+                var best = -Float.greatestFiniteMagnitude
+                for dy in 0..<t.size { for dx in 0..<t.size {
+                    let y = oy * t.stride - offset + dy, xx = ox * t.stride - offset + dx
+                    if y >= 0 && y < t.h && xx >= 0 && xx < t.w { best = max(best, x[(c * t.h + y) * t.w + xx]) }
+                }}
+                XCTAssertEqual(out.buffer.pointer[(c * o.height + oy) * o.width + ox], best, "\(t) at \(c),\(oy),\(ox)")
+            }}}
+        }
+    }
+
+    func testUpsampleMatchesDirectDefinition() {
+        var rng = SeededRandom(seed: 24)
+        for (c, h, w, f) in [(2, 3, 37, 2), (1, 2, 16, 2), (3, 4, 5, 3), (1, 1, 1, 2)] {
+            let shape = TensorShape(channels: c, height: h, width: w)
+            let layer = UpsampleLayer(inputShape: shape, factor: f)
+            let x = rng.floats(shape.count)
+            let out = FeatureMap(shape: layer.outputShape)
+            layer.forward([FeatureMap(shape: shape, values: x)], into: out, context: context(workspace: 0))
+            let expected = (0..<layer.outputShape.count).map { i -> Float in
+                let ox = i % (w * f), oy = (i / (w * f)) % (h * f), ch = i / (w * f * h * f)
+                return x[(ch * h + oy / f) * w + ox / f]
+            }
+            XCTAssertEqual(out.buffer.array, expected, "\(c)×\(h)×\(w) ×\(f)")
+        }
+    }
+
+    /// Winograd F(2×2, 3×3) against the direct convolution (im2col + OpenBLAS) on the same layer: odd and even
+    /// map sizes (partial edge tiles), maps spanning several tile batches, every activation, both backends' GEMMs.
+    func testWinogradMatchesDirectConvolution() {
+        var rng = SeededRandom(seed: 25)
+        let cases: [(c: Int, f: Int, h: Int, w: Int, act: Activation)] = [
+            (40, 36, 13, 13, .leaky), (32, 33, 17, 10, .swish), (64, 32, 8, 9, .mish), (33, 40, 26, 26, .linear),
+            (32, 32, 100, 70, .logistic), (48, 64, 12, 40, .relu),
+        ]
+        for t in cases {
+            let shape = TensorShape(channels: t.c, height: t.h, width: t.w)
+            let layer = ConvolutionLayer(inputShape: shape, filters: t.f, size: 3, stride: 1, pad: 1, groups: 1, activation: t.act,
+                                         weights: FloatBuffer(rng.floats(t.f * t.c * 9, -0.2, 0.2)), bias: FloatBuffer(rng.floats(t.f)))
+            guard let w = layer.winograd else { return XCTFail("\(t): Winograd not chosen") }
+            let input = FeatureMap(shape: shape, values: rng.floats(shape.count, -2, 2))
+            let direct = FeatureMap(shape: layer.outputShape)
+            let im2colSpace = FloatBuffer(count: t.c * 9 * layer.outputShape.planeSize)
+            ConvolutionGEMM(input: input.pointer, inputShape: shape, outputShape: layer.outputShape, size: 3, stride: 1, pad: 1, groups: 1,
+                            weights: layer.weights.pointer, bias: layer.bias.pointer, activation: t.act, output: direct.pointer,
+                            workspace: im2colSpace.pointer, threads: 2).runUnfused(OpenBLASGEMM())
+            for gemm in [OpenBLASGEMM() as any GEMMBackend, SwiftGEMM(threads: 2)] {
+                let out = FeatureMap(shape: layer.outputShape)
+                out.pointer.update(repeating: .nan, count: out.shape.count)
+                layer.forward([input], into: out, context: ExecutionContext(gemm: gemm, threads: 2, workspace: FloatBuffer(count: layer.workspaceSize)))
+                let worst = zip(out.buffer.array, direct.buffer.array).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+                XCTAssertLessThanOrEqual(worst, 2e-5, "\(t) \(gemm.name)")
+                XCTAssertFalse(out.buffer.array.contains { $0.isNaN }, "\(t) \(gemm.name): output not fully written")
+            }
+            XCTAssertTrue(WinogradWeights.shared(for: layer.weights, outChannels: t.f, inChannels: t.c) === w, "transform is cached per weights buffer")
+        }
+    }
+}
