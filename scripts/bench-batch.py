@@ -58,7 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--yolo", default=os.path.join(ROOT, ".build", "release", "yolo"))
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--rss-counts", default="200,2000")
+    parser.add_argument("--rss-counts", default="200,2000", help="photo counts for the memory table ('' to skip it)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-ultralytics", action="store_true")
@@ -109,6 +109,8 @@ def main() -> int:
     for name, e2e, steady, seconds, rss in rows:
         print(f"| {name} | {e2e:.2f} | {steady:.2f} | {seconds:.1f} | {rss:.0f} |")
 
+    if not args.rss_counts:
+        return 0
     print()
     print("| peak RSS MiB | " + " | ".join(f"{n} photos" for n in args.rss_counts.split(",")) + " |")
     print("|---|" + "---:|" * len(args.rss_counts.split(",")))

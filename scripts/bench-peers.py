@@ -11,11 +11,12 @@ the network input only (already resized/letterboxed tensor): warm-up runs, then 
 min / median / max. Ratios are ours / theirs on the median (below 1: SwiftYOLO is faster).
 
 Usage (from the repository root, after `swift build -c release`):
-  .venv/bin/python scripts/bench-peers.py [--threads 2] [--runs 20] [--warmup 3] [--yolo .build/release/yolo] [--json out.json]
+  .venv/bin/python scripts/bench-peers.py [--threads 2] [--runs 20] [--warmup 3] [--rounds 1] [--yolo .build/release/yolo] [--json out.json]
 
 Nothing is downloaded (YOLO_OFFLINE=1); the ONNX export (Models/fall-yolov8s-<h>x<w>.onnx, git-ignored) uses
 torch.onnx's TorchScript exporter directly, so Ultralytics never tries to install anything.
-The machine is what it is: on a shared VM, repeat and compare medians, and say so when you publish figures.
+The machine is what it is: on a shared VM use --rounds (each round times ours and the peers back to back, and the
+ratios are taken per round), and say so when you publish figures.
 """
 from __future__ import annotations
 
@@ -165,6 +166,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat everything; report the spread of the per-round medians")
     ap.add_argument("--yolo", type=Path, default=Path(os.environ.get("YOLO_BIN", ROOT / ".build" / "release" / "yolo")))
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
     args = ap.parse_args()
@@ -176,65 +178,89 @@ def main() -> None:
 
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     print(f"bench-peers {date}: {cpu_name()} ({os.cpu_count()} cores), {args.threads} threads, "
-          f"{args.runs} runs after {args.warmup} warm-up, load average {os.getloadavg()[0]:.2f}", flush=True)
-    rows = []
+          f"{args.runs} runs after {args.warmup} warm-up, {args.rounds} round(s), load average {os.getloadavg()[0]:.2f}", flush=True)
 
-    def add(model: str, input_hw, result: dict, ours_result: dict | None = None):
-        rows.append({"model": model, "input": list(input_hw), **result})
-
-    # yolov3-tiny
-    print("yolov3-tiny:", flush=True)
-    v3 = ours(args.yolo, "yolov3-tiny", args.threads, args.runs, args.warmup)
-    h, w = v3["input"]
-    for b in v3["backends"]:
-        add("yolov3-tiny", (h, w), {"runtime": f"SwiftYOLO {b['backend']}", **b["forward_ms"]})
-    try:
-        add("yolov3-tiny", (h, w), opencv_yolov3_tiny(h, w, args.threads, args.runs, args.warmup))
-    except Exception as e:  # noqa: BLE001 — a missing peer is reported, not fatal
-        print(f"  OpenCV DNN skipped: {e}")
-
-    # fall-yolov8s
-    print("fall-yolov8s:", flush=True)
+    # Peers are set up once (network load, ONNX export, compile); each round then times ours and theirs back to
+    # back for each model, so a change of load on a shared machine hits both sides of a ratio alike.
+    import cv2
+    cv2.setNumThreads(args.threads)
     pt = MODELS / "fall-yolov8s.pt"
-    v8 = ours(args.yolo, str(pt), args.threads, args.runs, args.warmup)
-    h, w = v8["input"]
-    for b in v8["backends"]:
-        add("fall-yolov8s", (h, w), {"runtime": f"SwiftYOLO {b['backend']}", **b["forward_ms"]})
-    x = letterboxed_bus(h, w)
-    onnx_path = export_onnx(pt, h, w)
-    outputs = {}
-    for name, peer, source in (("onnxruntime", onnxruntime_peer, onnx_path), ("openvino", openvino_peer, onnx_path),
-                               ("pytorch", pytorch_peer, pt)):
+    rounds: list[dict] = []  # per round: {(model, runtime): stats}
+    inputs: dict = {}
+    peers_v8: dict = {}
+    bench_json: dict = {}
+    for r in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {r + 1}/{args.rounds}", flush=True)
+        got: dict = {}
+        # yolov3-tiny
+        v3 = ours(args.yolo, "yolov3-tiny", args.threads, args.runs, args.warmup)
+        bench_json.setdefault("yolov3-tiny", []).append(v3)
+        h, w = v3["input"]
+        inputs["yolov3-tiny"] = (h, w)
+        for b in v3["backends"]:
+            got[("yolov3-tiny", f"SwiftYOLO {b['backend']}")] = b["forward_ms"]
         try:
-            result, y = peer(source, x, args.threads, args.runs, args.warmup)
-            outputs[name] = y
-            add("fall-yolov8s", (h, w), result)
-        except Exception as e:  # noqa: BLE001
-            print(f"  {name} skipped: {e}")
-    if "pytorch" in outputs:  # the peers run the same network: their raw outputs agree
-        for name in ("onnxruntime", "openvino"):
-            if name in outputs:
-                d = float(np.abs(outputs[name] - outputs["pytorch"]).max())
-                print(f"  max |{name} − pytorch| raw output: {d:.2e}")
+            res = opencv_yolov3_tiny(h, w, args.threads, args.runs, args.warmup)
+            got[("yolov3-tiny", res.pop("runtime"))] = res
+        except Exception as e:  # noqa: BLE001 — a missing peer is reported, not fatal
+            print(f"  OpenCV DNN skipped: {e}")
+        # fall-yolov8s
+        v8 = ours(args.yolo, str(pt), args.threads, args.runs, args.warmup)
+        bench_json.setdefault("fall-yolov8s", []).append(v8)
+        h, w = v8["input"]
+        inputs["fall-yolov8s"] = (h, w)
+        for b in v8["backends"]:
+            got[("fall-yolov8s", f"SwiftYOLO {b['backend']}")] = b["forward_ms"]
+        if not peers_v8:
+            x = letterboxed_bus(h, w)
+            onnx_path = export_onnx(pt, h, w)
+            peers_v8 = {"x": x, "onnx": onnx_path}
+        outputs = {}
+        for name, peer, source in (("onnxruntime", onnxruntime_peer, peers_v8["onnx"]), ("openvino", openvino_peer, peers_v8["onnx"]),
+                                   ("pytorch", pytorch_peer, pt)):
+            try:
+                res, y = peer(source, peers_v8["x"], args.threads, args.runs, args.warmup)
+                outputs[name] = y
+                got[("fall-yolov8s", res.pop("runtime"))] = res
+            except Exception as e:  # noqa: BLE001
+                print(f"  {name} skipped: {e}")
+        if r == 0 and "pytorch" in outputs:  # the peers run the same network: their raw outputs agree
+            for name in ("onnxruntime", "openvino"):
+                if name in outputs:
+                    d = float(np.abs(outputs[name] - outputs["pytorch"]).max())
+                    print(f"  max |{name} − pytorch| raw output: {d:.2e} (boxes in pixels)")
+        rounds.append(got)
 
-    # table
+    # table: per runtime the min / median / max of its per-round medians; ratios per round, then their median
+    rows = []
+    keys = list(dict.fromkeys(k for got in rounds for k in got))
     print()
-    print(f"forward pass, ms ({args.threads} threads)          min   median      max   ours/theirs (median): blas  swift")
-    for model in ("yolov3-tiny", "fall-yolov8s"):
-        mine = {r["runtime"].split()[-1]: r["median"] for r in rows if r["model"] == model and r["runtime"].startswith("SwiftYOLO")}
-        for r in rows:
-            if r["model"] != model:
-                continue
-            label = f"{model} {r['input'][1]}×{r['input'][0]}"  # width × height, as yolo bench prints
-            line = f"{label:<20} {r['runtime']:<36.36} {r['min']:8.1f} {r['median']:8.1f} {r['max']:8.1f}"
-            if not r["runtime"].startswith("SwiftYOLO"):
-                r["ratio_blas"] = mine.get("blas", float("nan")) / r["median"]
-                r["ratio_swift"] = mine.get("swift", float("nan")) / r["median"]
-                line += f"   {r['ratio_blas']:24.2f} {r['ratio_swift']:6.2f}"
-            print(line)
+    print(f"forward pass, ms ({args.threads} threads; median of {args.runs} runs per round, "
+          f"{'min / median / max over ' + str(args.rounds) + ' rounds' if args.rounds > 1 else 'min / median / max of the runs'})")
+    print(f"{'model':<21}{'runtime':<40}{'min':>8}{'median':>9}{'max':>9}   ours/theirs: blas  swift")
+    for model, runtime in keys:
+        per = [got[(model, runtime)] for got in rounds if (model, runtime) in got]
+        if args.rounds > 1:
+            meds = [p["median"] for p in per]
+            stats = {"min": min(meds), "median": statistics.median(meds), "max": max(meds)}
+        else:
+            stats = dict(per[0])
+        h, w = inputs[model]
+        row = {"model": model, "input": [h, w], "runtime": runtime, **stats}
+        line = f"{model + f' {w}×{h}':<21}{runtime:<40.39}{stats['min']:8.1f}{stats['median']:9.1f}{stats['max']:9.1f}"
+        if not runtime.startswith("SwiftYOLO"):
+            for backend in ("blas", "swift"):
+                ratios = [got[(model, f"SwiftYOLO {backend}")]["median"] / got[(model, runtime)]["median"]
+                          for got in rounds if (model, runtime) in got and (model, f"SwiftYOLO {backend}") in got]
+                row[f"ratio_{backend}"] = statistics.median(ratios) if ratios else float("nan")
+            line += f"   {row['ratio_blas']:17.2f} {row['ratio_swift']:6.2f}"
+        rows.append(row)
+        print(line)
+    print("(ours/theirs below 1: SwiftYOLO is faster)")
     if args.json:
         args.json.write_text(json.dumps({"date": date, "cpu": cpu_name(), "threads": args.threads, "runs": args.runs,
-                                         "rows": rows, "yolo_bench": {"yolov3-tiny": v3, "fall-yolov8s": v8}}, indent=1))
+                                         "rounds": args.rounds, "rows": rows, "yolo_bench": bench_json}, indent=1))
         print(f"wrote {args.json}")
 
 

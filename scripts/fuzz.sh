@@ -94,6 +94,7 @@ export YOLO_FUZZ_TARGET=$target
 [ $mode = fuzz ] && export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 # Swift keeps caches reachable from globals, which is not a leak; a real leak is still reported.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/Fuzz/lsan.supp:print_suppressions=0}
 
 if [ $mode = repro ]; then
   [ ${#extra[@]} -ge 1 ] || usage
@@ -105,9 +106,11 @@ case $target in
   image) max_len=24576 ;;
   darknet-cfg) max_len=4096 ;;
   darknet-weights) max_len=4096 ;;
-  torch) max_len=16384 ;;
+  torch) max_len=24576 ;;
 esac
-work=$build/corpus/$target
+# Each variant keeps its own working corpus: the ASan build is 5-30x slower, and replaying a large corpus
+# grown by the plain build would take its whole time budget.
+work=$build/corpus/$target$([ $asan = 1 ] && echo -asan || true)
 artifacts=$build/artifacts/$target
 mkdir -p "$work" "$artifacts"
 dict=()

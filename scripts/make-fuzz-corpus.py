@@ -8,6 +8,9 @@ temporary shared library and called through ctypes, so arithmetic coding, CMYK a
 PNGs by a small writer below, pickles by Python's pickle module with stand-in classes named like PyTorch's
 and Ultralytics' (no torch needed), cfg and weights files from templates.
 
+Also writes the generated fixtures of Tests/Fixtures/fuzz-regressions (inputs behind fixed loader bugs); the
+files there that come straight from a fuzzer's crash output are left alone.
+
 Usage: scripts/make-fuzz-corpus.py [--out Fuzz/corpus]
 """
 import argparse
@@ -441,9 +444,9 @@ class Weights:
 def conv2d(w, cin, cout, k=1, s=1, p=0, groups=1, bias=False):
     params = {"weight": Parameter(Tensor(w.values(cout * cin // groups * k * k), (cout, cin // groups, k, k)))}
     params["bias"] = Parameter(Tensor(w.values(cout), (cout,))) if bias else None
-    return module("torch.nn.modules.conv.Conv2d", parameters=params, in_channels=cin, out_channels=cout,
-                  kernel_size=(k, k), stride=(s, s), padding=(p, p), dilation=(1, 1), groups=groups,
-                  padding_mode="zeros", transposed=False, output_padding=(0, 0))
+    # Only the attributes the loader reads (seeds must stay below the fuzzer's -max_len).
+    return module("torch.nn.modules.conv.Conv2d", parameters=params, stride=(s, s), padding=(p, p), dilation=(1, 1),
+                  groups=groups)
 
 
 SILU = None
@@ -459,7 +462,7 @@ def conv(w, cin, cout, k=1, s=1, groups=1, **extra):
                 buffers={"running_mean": Tensor(w.values(cout), (cout,)),
                          "running_var": Tensor(w.values(cout, 0.5, 2), (cout,)),
                          "num_batches_tracked": Tensor([0], (), fmt="q")},
-                eps=0.001, momentum=0.03, num_features=cout, affine=True, track_running_stats=True)
+                eps=0.001)
     return module("ultralytics.nn.modules.conv.Conv", {"conv": conv2d(w, cin, cout, k, s, k // 2, groups), "bn": bn, "act": SILU},
                   **extra)
 
@@ -482,14 +485,11 @@ def detect(w, channels, nc, reg_max, strides, f):
     else:
         mods["dfl"] = module("torch.nn.modules.linear.Identity")
     stride = Tensor([float(s) for s in strides], (len(strides),))
-    return module("ultralytics.nn.modules.head.Detect", mods, nc=nc, reg_max=reg_max, nl=len(channels), no=nc + 4 * reg_max,
-                  stride=stride, f=f, i=0, type="ultralytics.nn.modules.head.Detect", dynamic=False, export=False,
-                  end2end=False, max_det=300, shape=None, legacy=False, xyxy=False)
+    return module("ultralytics.nn.modules.head.Detect", mods, nc=nc, reg_max=reg_max, stride=stride, f=f, i=0)
 
 
 def detection_model(layers, names):
-    m = module("ultralytics.nn.tasks.DetectionModel", {"model": seq(*layers)}, names=names,
-               yaml={"nc": len(names)}, save=[], inplace=True, end2end=False)
+    m = module("ultralytics.nn.tasks.DetectionModel", {"model": seq(*layers)}, names=names)
     # The stride tensor first in the state, so that its storage is the first one (key "0"): a pickle-form seed
     # then only needs the stride values after STOP; every other storage gets the harness's index pattern.
     state = {"stride": layers[-1].stride}
@@ -500,8 +500,7 @@ def detection_model(layers, names):
 
 
 def checkpoint(model):
-    return {"date": "2025-01-01", "version": "8.3.0", "license": "AGPL-3.0", "model": model, "ema": None, "updates": None,
-            "optimizer": None, "train_args": {"imgsz": 64, "device": "cpu"}, "train_metrics": {"fitness": 0.5}}
+    return {"date": "2025-01-01", "version": "8.3.0", "model": model, "ema": None, "train_args": {"imgsz": 64}}
 
 
 def ultralytics_models():
@@ -516,10 +515,9 @@ def ultralytics_models():
                   "m": module("torch.nn.modules.container.ModuleList",
                               {"0": module("ultralytics.nn.modules.block.Bottleneck", {"cv1": conv(w, 4, 4, 3), "cv2": conv(w, 4, 4, 3)}, add=True)})},
                  c=4, f=-1, i=4)
-    pool = module("torch.nn.modules.pooling.MaxPool2d", kernel_size=5, stride=1, padding=2, dilation=1, ceil_mode=False)
+    pool = module("torch.nn.modules.pooling.MaxPool2d", kernel_size=5, stride=1, padding=2)
     sppf = module("ultralytics.nn.modules.block.SPPF", {"cv1": conv(w, 8, 4, 1), "cv2": conv(w, 16, 8, 1), "m": pool}, f=-1, i=6)
-    up = module("torch.nn.modules.upsampling.Upsample", name="Upsample", scale_factor=2.0, mode="nearest", size=None,
-                align_corners=None, f=-1, i=7)
+    up = module("torch.nn.modules.upsampling.Upsample", scale_factor=2.0, mode="nearest", f=-1, i=7)
     cat = module("ultralytics.nn.modules.conv.Concat", d=1, f=[-1, 4], i=8)
     b = detection_model([conv(w, 3, 4, 3, 2, f=-1, i=0), conv(w, 4, 8, 3, 2, f=-1, i=1), conv(w, 8, 8, 3, 2, f=-1, i=2),
                          conv(w, 8, 8, 3, 2, f=-1, i=3), c2f, conv(w, 8, 8, 3, 2, f=-1, i=5), sppf, up, cat,
@@ -564,12 +562,67 @@ def torch_seeds():
         data, storages = torch_pickle(checkpoint(model))
         s[f"{name}.pkl"] = data + storages[0][1]  # the strides; other storages: the harness's pattern
         if name == "ultra_a":
-            s[f"{name}_all_storages.pkl"] = data + b"".join(d for _, d in storages)
             s[f"{name}.pt"] = pt_zip(data, storages)
     data, storages = torch_pickle({"t": t})
     s["tensor_checkpoint.pt"] = pt_zip(data, storages)
     s["zip_dotdot_path.pt"] = pt_zip(data, storages, prefix="../evil")
     s["zip_missing_storage.pt"] = pt_zip(data, [])
+    return s
+
+
+def regression_fixtures():
+    """Inputs behind bugs fixed in the loaders (found by fuzzing or while writing the harnesses), in the torch
+    harness's pickle form; Tests/YOLOKitTests/HostileInputTests.testFuzzRegressions replays them."""
+    s = {}
+    w = Weights()
+
+    def model_a(first_layers, first_index=0):
+        layers = list(first_layers)
+        n = len(layers)
+        layers += [conv(w, 3, 4, 3, 2, f=-1, i=n), conv(w, 4, 4, 3, 2, f=-1, i=n + 1), conv(w, 4, 8, 3, 2, f=-1, i=n + 2),
+                   conv(w, 8, 8, 3, 2, f=-1, i=n + 3), conv(w, 8, 8, 3, 2, f=-1, i=n + 4),
+                   detect(w, [8], 1, 1, [32], f=[n + 4])]
+        return detection_model(layers, {0: "thing"})
+
+    def pickle_form(model):
+        data, storages = torch_pickle(checkpoint(model))
+        return data + storages[0][1]  # the strides first; the rest: the harness's pattern
+
+    # C2f whose cv1 gives an odd channel count: splitting it in halves used to overflow the route layer's output.
+    c2f = module("ultralytics.nn.modules.block.C2f",
+                 {"cv1": conv(w, 3, 7, 1), "cv2": conv(w, 11, 3, 1),
+                  "m": module("torch.nn.modules.container.ModuleList",
+                              {"0": module("ultralytics.nn.modules.block.Bottleneck", {"cv1": conv(w, 4, 4, 3), "cv2": conv(w, 4, 4, 3)}, add=True)})},
+                 c=4, f=-1, i=0)
+    s["torch-c2f-odd-split.pkl"] = pickle_form(model_a([c2f]))
+    # Bottleneck adding its input (3 channels) to a 6-channel output: used to read past the smaller map.
+    bottleneck = module("ultralytics.nn.modules.block.Bottleneck", {"cv1": conv(w, 3, 4, 3), "cv2": conv(w, 4, 6, 3)}, add=True, f=-1, i=0)
+    s["torch-residual-shape-mismatch.pkl"] = pickle_form(model_a([bottleneck, conv(w, 6, 3, 1, f=-1, i=1)]))
+    # One Identity shared through 40 levels of Sequential(x, x): 2^40 paths, a few hundred bytes of pickle.
+    dag = module("torch.nn.modules.linear.Identity")
+    for _ in range(40):
+        dag = seq(dag, dag)
+    dag.__dict__["f"], dag.__dict__["i"] = -1, 0
+    s["torch-shared-module-dag.pkl"] = pickle_form(model_a([dag]))
+    # Conv weights viewed with stride 0 from one-element storages: 8192 filters that cost nothing to store
+    # (about 110 MB of activations at the 64×64 load-time check) but about 11 GB for a 640×640 input.
+    def expanded_conv(cin, cout, i):
+        c = conv(w, 3, 4, 3, 2, f=-1, i=i)
+        c._modules["conv"]._parameters["weight"] = Parameter(Tensor([0.01], (cout, cin, 3, 3), stride=(0, 0, 0, 0)))
+        bn = c._modules["bn"]
+        for name in ("weight", "bias"):
+            bn._parameters[name] = Parameter(Tensor([1.0], (cout,), stride=(0,)))
+        for name in ("running_mean", "running_var"):
+            bn._buffers[name] = Tensor([1.0], (cout,), stride=(0,))
+        return c
+    layers = [expanded_conv(3, 8192, 0), expanded_conv(8192, 8, 1), conv(w, 8, 8, 3, 2, f=-1, i=2),
+              conv(w, 8, 8, 3, 2, f=-1, i=3), conv(w, 8, 8, 3, 2, f=-1, i=4), detect(w, [8], 1, 1, [32], f=[4])]
+    s["torch-expanded-weight-view.pkl"] = pickle_form(detection_model(layers, {0: "thing"}))
+    # A P6-style head (largest stride 64): the letterbox pads to multiples of 32, which crashed preprocessing.
+    data, storages = torch_pickle(checkpoint(ultralytics_models()["ultra_a"]))
+    s["torch-stride-64.pkl"] = data + struct.pack("<f", 64.0)
+    # Weights header whose major·10 + minor overflowed Int32 (found by the darknet-weights fuzzer).
+    s["darknet-weights-header-overflow.weights"] = struct.pack("<iiiI", 0x74747474, 0x74747474, 0, 0) + bytes(8)
     return s
 
 
@@ -597,6 +650,12 @@ def main():
     write(args.out, "darknet-cfg", cfg_seeds())
     write(args.out, "darknet-weights", weights_seeds())
     write(args.out, "torch", torch_seeds())
+    regressions = os.path.join(ROOT, "Tests/Fixtures/fuzz-regressions")
+    os.makedirs(regressions, exist_ok=True)
+    for name, data in sorted(regression_fixtures().items()):
+        with open(os.path.join(regressions, name), "wb") as f:
+            f.write(data)
+    print(f"fuzz-regressions: {len(regression_fixtures())} generated fixtures")
 
 
 if __name__ == "__main__":

@@ -151,8 +151,13 @@ struct BenchCommand: ParsableCommand {
             for r in 0..<(repeats + 1) {
                 for (choice, gemm) in gemms {
                     let start = DispatchTime.now().uptimeNanoseconds, cpuStart = threadCPUMilliseconds()
-                    gemm.sgemm(m: shape.m, n: shape.n, k: shape.k, alpha: 1, a: a.pointer, lda: shape.k, b: b.pointer, ldb: shape.n,
-                               beta: 0, c: c.pointer, ldc: shape.n)
+                    if shape.transposedA {
+                        gemm.sgemmTransposingA(m: shape.m, n: shape.n, k: shape.k, alpha: 1, a: a.pointer, lda: shape.m, b: b.pointer,
+                                               ldb: shape.n, beta: 0, c: c.pointer, ldc: shape.n)
+                    } else {
+                        gemm.sgemm(m: shape.m, n: shape.n, k: shape.k, alpha: 1, a: a.pointer, lda: shape.k, b: b.pointer, ldb: shape.n,
+                                   beta: 0, c: c.pointer, ldc: shape.n)
+                    }
                     let ms = clock == .cpu ? threadCPUMilliseconds() - cpuStart : Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
                     if r > 0 { best[choice] = min(best[choice] ?? .infinity, ms) }  // r = 0 warms up
                 }
@@ -200,6 +205,12 @@ final class RecordingGEMM: GEMMBackend, @unchecked Sendable {
         blas.sgemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
+    func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if !inConvolution { calls.append(GEMMShape(m: m, n: n, k: k, transposedA: true)) }
+        blas.sgemmTransposingA(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
     func convolution(_ conv: ConvolutionGEMM) {
         if let w = conv.winograd { return conv.runWinograd(self, w) }  // its 16 GEMMs per batch are recorded as they run
         let (m, n, k) = conv.gemmShape
@@ -218,6 +229,7 @@ final class RecordingGEMM: GEMMBackend, @unchecked Sendable {
 
 struct GEMMShape: Hashable {
     let m: Int, n: Int, k: Int
+    var transposedA = false  // Aᵀ·B (Winograd's transposed layout for small maps)
     var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
 }
 

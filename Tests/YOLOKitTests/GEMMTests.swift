@@ -155,4 +155,39 @@ final class GEMMTests: XCTestCase {
             }}
         }
     }
+
+    /// C = alpha · Aᵀ · B + beta · C with A stored K × M (Winograd's transposed layout): both backends, and the
+    /// protocol's default (transpose, then `sgemm`) through a backend that only has `sgemm`.
+    func testTransposedA() {
+        struct PlainBackend: GEMMBackend {
+            var name: String { "plain" }
+            func sgemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                SwiftGEMM(threads: 1).sgemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            }
+        }
+        var rng = SeededRandom(seed: 17)
+        for (name, gemm) in backends + [("default", PlainBackend())] {
+            for (m, n, k, padA, alpha, beta) in [(49, 1024, 512, 0, Float(1), Float(0)), (13, 70, 300, 3, 0.5, 1), (1, 17, 5, 0, 1, 0.5),
+                                                 (169, 256, 384, 2, 1, 0), (9, 40, 1, 1, -1, 0)] {
+                let lda = m + padA
+                let a = rng.floats(k * lda), b = rng.floats(k * n)
+                var c = beta == 0 ? [Float](repeating: .nan, count: m * n) : rng.floats(m * n)
+                let old = c
+                c.withUnsafeMutableBufferPointer { pc in
+                    gemm.sgemmTransposingA(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: n, beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+                var worst = 0.0
+                for i in 0..<m { for j in 0..<n {
+                    var sum = 0.0, mag = 0.0
+                    for p in 0..<k { let v = Double(a[p * lda + i]) * Double(b[p * n + j]); sum += v; mag += abs(v) }
+                    let prior = beta == 0 ? 0 : Double(old[i * n + j])
+                    let want = Double(alpha) * sum + Double(beta) * prior
+                    let err = abs(Double(c[i * n + j]) - want) / (abs(Double(alpha)) * mag + abs(Double(beta) * prior) + 1e-30)
+                    worst = err.isNaN ? .infinity : max(worst, err)
+                }}
+                XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) Aᵀ \(m)×\(n)×\(k)")
+            }
+        }
+    }
 }

@@ -360,37 +360,57 @@ final class HostileInputTests: XCTestCase {
 
     // MARK: - Fuzz regressions
 
-    /// Every input a fuzzer ever crashed on (Tests/Fixtures/fuzz-regressions/<target>-<what>.<ext>), replayed through
-    /// the same calls as the fuzz target: the outcome must be a value or the library's error naming the file.
+    /// Inputs behind fixed bugs (Tests/Fixtures/fuzz-regressions/<target>-<what>.<ext>, listed in its README): each is
+    /// replayed through the same calls as its fuzz target and must give the expected clear error, not a trap, a
+    /// memory error, a hang or a runaway allocation.
+    static let regressionErrors: [String: String] = [
+        "darknet-weights-header-overflow.weights": "weights file too short",  // was: Int32 overflow trap in the header check
+        "torch-newline-in-class-name.pkl": "collections.Ordered\\nict",       // was: a message broken over two lines
+        "torch-stride-64.pkl": "largest stride is 32",                          // was: precondition failure in the letterbox
+        "torch-c2f-odd-split.pkl": "cannot be split in two halves",             // was: heap overflow in the route layer
+        "torch-residual-shape-mismatch.pkl": "residual add of different shapes", // was: read past the smaller map
+        "torch-shared-module-dag.pkl": "more than 200000 modules",              // was: 2^40 module visits (a hang)
+        "torch-expanded-weight-view.pkl": "for a 640×640 input",                // was: ~11 GB allocated by the first image
+    ]
+
     func testFuzzRegressions() throws {
         let dir = TestPaths.fixture("fuzz-regressions")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") && $0 != "README.md" }.sorted()
-        XCTAssertFalse(files.isEmpty)
+        XCTAssertEqual(Set(files), Set(Self.regressionErrors.keys), "every fixture needs an expected error (and a README line)")
         for name in files {
             let path = (dir as NSString).appendingPathComponent(name)
             let bytes = try readBytes(path)
+            var thrown: Error?
             do {
                 if name.hasPrefix("image-") {
                     _ = try ImageDecoder.decode(contentsOf: path, maxPixels: 1 << 22)
                 } else if name.hasPrefix("darknet-cfg-") {
                     let config = try DarknetConfig.load(path: path)
-                    let plan = try DarknetLoader.plan(config, limits: ModelLimits(maxNetworkBytes: 32 << 20))
+                    let plan = try DarknetLoader.plan(config)
                     var weights = try DarknetWeights(data: Self.weightsData(floats: plan.parameterCount), path: path)
-                    _ = try DarknetLoader.build(config, weights: &weights, limits: ModelLimits(maxNetworkBytes: 32 << 20))
+                    _ = try DarknetLoader.build(config, weights: &weights)
                 } else if name.hasPrefix("darknet-weights-") {
                     var weights = try DarknetWeights(path: path)
                     _ = try DarknetLoader.build(try DarknetConfig.parse(DarknetLoaderTests.cfg, path: path), weights: &weights)
                 } else if name.hasPrefix("torch-") {
                     let pt = bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) ? path : try checkpoint(fromPickleForm: bytes, name: name + ".pt")
-                    _ = try UltralyticsModel(path: pt, limits: ModelLimits(maxNetworkBytes: 32 << 20))
+                    _ = try UltralyticsDetectionModel(path: pt, imageSize: 64)
                 } else {
                     XCTFail("\(name): unknown target prefix")
                 }
-            } catch let e as ImageDecodeError {
-                XCTAssertEqual(e.path, path, name)
-            } catch let e as ModelLoadError {
-                XCTAssertFalse(e.reason.isEmpty, name)
-                XCTAssertTrue(e.path.hasSuffix(name) || e.path.hasSuffix(name + ".pt"), "\(name): \(e)")
+            } catch {
+                thrown = error
+            }
+            let text: String
+            switch thrown {
+            case let e as ImageDecodeError: text = e.description; XCTAssertEqual(e.path, path, name)
+            case let e as ModelLoadError: text = e.description; XCTAssertTrue(e.path.hasSuffix(name) || e.path.hasSuffix(name + ".pt"), "\(name): \(e)")
+            case nil: text = "(no error)"
+            default: text = "\(thrown!)"; XCTFail("\(name): not the library's error type: \(type(of: thrown!))")
+            }
+            XCTAssertFalse(text.contains("\n"), "\(name): message over several lines: \(text)")
+            if let expected = Self.regressionErrors[name] {
+                XCTAssertTrue(text.contains(expected), "\(name): expected '\(expected)', got \(text)")
             }
         }
     }

@@ -116,15 +116,17 @@ final class KernelTests: XCTestCase {
     /// map sizes (partial edge tiles), maps spanning several tile batches, every activation, both backends' GEMMs.
     func testWinogradMatchesDirectConvolution() {
         var rng = SeededRandom(seed: 25)
+        var layouts = Set<Bool>()
         let cases: [(c: Int, f: Int, h: Int, w: Int, act: Activation)] = [
             (40, 36, 13, 13, .leaky), (32, 33, 17, 10, .swish), (64, 32, 8, 9, .mish), (33, 40, 26, 26, .linear),
-            (32, 32, 100, 70, .logistic), (48, 64, 12, 40, .relu),
+            (32, 32, 100, 70, .logistic), (48, 64, 12, 40, .relu), (64, 128, 13, 13, .leaky), (40, 100, 9, 11, .swish),
         ]
         for t in cases {
             let shape = TensorShape(channels: t.c, height: t.h, width: t.w)
             let layer = ConvolutionLayer(inputShape: shape, filters: t.f, size: 3, stride: 1, pad: 1, groups: 1, activation: t.act,
                                          weights: FloatBuffer(rng.floats(t.f * t.c * 9, -0.2, 0.2)), bias: FloatBuffer(rng.floats(t.f)))
             guard let w = layer.winograd else { return XCTFail("\(t): Winograd not chosen") }
+            layouts.insert(w.transposed)
             let input = FeatureMap(shape: shape, values: rng.floats(shape.count, -2, 2))
             let direct = FeatureMap(shape: layer.outputShape)
             let im2colSpace = FloatBuffer(count: t.c * 9 * layer.outputShape.planeSize)
@@ -139,7 +141,9 @@ final class KernelTests: XCTestCase {
                 XCTAssertLessThanOrEqual(worst, 2e-5, "\(t) \(gemm.name)")
                 XCTAssertFalse(out.buffer.array.contains { $0.isNaN }, "\(t) \(gemm.name): output not fully written")
             }
-            XCTAssertTrue(WinogradWeights.shared(for: layer.weights, outChannels: t.f, inChannels: t.c) === w, "transform is cached per weights buffer")
+            XCTAssertTrue(WinogradWeights.shared(for: layer.weights, outChannels: t.f, inChannels: t.c, transposed: w.transposed) === w,
+                          "transform is cached per weights buffer")
         }
+        XCTAssertEqual(layouts, [false, true], "both GEMM layouts exercised")
     }
 }

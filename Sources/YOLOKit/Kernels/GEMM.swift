@@ -9,6 +9,12 @@ public protocol GEMMBackend: Sendable {
                a: UnsafePointer<Float>, lda: Int,
                b: UnsafePointer<Float>, ldb: Int,
                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
+    /// C[M×N] = alpha · Aᵀ · B + beta · C with A stored K × M (row-major, lda ≥ M). The default transposes A
+    /// into a temporary buffer and calls `sgemm`; both backends do it directly.
+    func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float,
+               a: UnsafePointer<Float>, lda: Int,
+               b: UnsafePointer<Float>, ldb: Int,
+               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
     /// A whole convolution layer as GEMM (what `ConvolutionLayer.forward` runs). The default implementation
     /// (`runUnfused`) writes the im2col matrix into the workspace, calls `sgemm` once per group and applies
     /// bias + activation in a separate pass; a backend may fuse those steps.
@@ -16,6 +22,16 @@ public protocol GEMMBackend: Sendable {
 }
 
 extension GEMMBackend {
+    public func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float,
+                      a: UnsafePointer<Float>, lda: Int,
+                      b: UnsafePointer<Float>, ldb: Int,
+                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let t = UnsafeMutablePointer<Float>.allocate(capacity: max(1, m * k))
+        defer { t.deallocate() }
+        for p in 0..<k { for i in 0..<m { t[i * k + p] = a[p * lda + i] } }
+        sgemm(m: m, n: n, k: k, alpha: alpha, a: t, lda: max(1, k), b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
     public func convolution(_ conv: ConvolutionGEMM) {
         if let w = conv.winograd { conv.runWinograd(self, w) } else { conv.runUnfused(self) }
     }
@@ -94,6 +110,14 @@ public struct OpenBLASGEMM: GEMMBackend {
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    public func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float,
+                      a: UnsafePointer<Float>, lda: Int,
+                      b: UnsafePointer<Float>, ldb: Int,
+                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }

@@ -70,6 +70,21 @@ public struct SwiftGEMM: GEMMBackend {
         run(Problem(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: .dense(b, ldb: ldb), beta: beta, c: c, ldc: ldc, epilogue: nil))
     }
 
+    public func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float,
+                      a: UnsafePointer<Float>, lda: Int,
+                      b: UnsafePointer<Float>, ldb: Int,
+                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(m >= 0 && n >= 0 && k >= 0 && lda >= max(1, m) && ldb >= max(1, n) && ldc >= max(1, n), "sgemm: bad shape or leading dimension")
+        guard m > 0, n > 0 else { return }
+        if k == 0 || alpha == 0 {
+            scaleRows(c: c, m: m, n: n, ldc: ldc, beta: beta)
+            return
+        }
+        var problem = Problem(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: .dense(b, ldb: ldb), beta: beta, c: c, ldc: ldc, epilogue: nil)
+        problem.aTransposed = true
+        run(problem)
+    }
+
     public func convolution(_ conv: ConvolutionGEMM) {
         if let w = conv.winograd { return conv.runWinograd(self, w) }
         guard fusesConvolution else { return conv.runUnfused(self) }
@@ -182,7 +197,7 @@ private func narrowPanels(_ p: Problem, panels: Range<Int>, nPanels: Int, packed
         var pc = 0
         while pc < p.k {
             let kc = min(SwiftGEMM.kc, p.k - pc)
-            packA(p.a + row0 * p.lda + pc, lda: p.lda, rows: rows, depth: kc, mr: mr, into: buffers.a)
+            packPanelA(p, row0: row0, rows: rows, pc: pc, depth: kc, mr: mr, into: buffers.a)
             multiplyTiles(p, packedA: buffers.a, packedB: packedB + pc * rowFloats, panels: 0..<nPanels, row0: row0, rows: rows,
                           kc: kc, beta: pc == 0 ? p.beta : 1, last: pc + kc == p.k, tile: buffers.tile, mr: mr, nr: nr, full: full, half: half)
             pc += kc
@@ -337,6 +352,7 @@ struct Problem: @unchecked Sendable {
     let m: Int, n: Int, k: Int
     let alpha: Float
     let a: UnsafePointer<Float>, lda: Int
+    var aTransposed = false  // A stored K × M (row-major, lda ≥ M): the product uses Aᵀ
     let b: BSource
     let beta: Float
     let c: UnsafeMutablePointer<Float>, ldc: Int
@@ -412,7 +428,7 @@ private func blocked(_ p: Problem, mPanels: Range<Int>, nPanels: Range<Int>, buf
             packBBlock(p.b, rows: pc..<(pc + kc), col0: col0, cols: cols, nr: nr, into: buffers.b, buffers: buffers)
             for ip in mPanels {
                 let row0 = ip * mr, rows = min(mr, p.m - row0)
-                packA(p.a + row0 * p.lda + pc, lda: p.lda, rows: rows, depth: kc, mr: mr, into: buffers.a)
+                packPanelA(p, row0: row0, rows: rows, pc: pc, depth: kc, mr: mr, into: buffers.a)
                 multiplyTiles(p, packedA: buffers.a, packedB: buffers.b, panels: jc..<jcEnd, row0: row0, rows: rows, kc: kc,
                               beta: pc == 0 ? p.beta : 1, last: pc + kc == p.k, tile: buffers.tile, mr: mr, nr: nr, full: full, half: half)
             }
@@ -433,6 +449,18 @@ private func mergeTile(_ t: UnsafeMutablePointer<Float>, ldt: Int, into c: Unsaf
         } else {
             for j in 0..<cols { dst[j] = alpha * src[j] + beta * dst[j] }
         }
+    }
+}
+
+/// Packs A's panel of rows row0 ..< row0 + rows, columns pc ..< pc + depth (from either storage of A).
+@inline(__always)
+private func packPanelA(_ p: Problem, row0: Int, rows: Int, pc: Int, depth: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
+    if !p.aTransposed { return packA(p.a + row0 * p.lda + pc, lda: p.lda, rows: rows, depth: depth, mr: mr, into: dst) }
+    // Aᵀ stored K × M: the MR values of one k are contiguous.
+    for k in 0..<depth {
+        let src = p.a + (pc + k) * p.lda + row0, d = dst + k * mr
+        for i in 0..<rows { d[i] = src[i] }
+        for i in rows..<mr { d[i] = 0 }
     }
 }
 

@@ -21,6 +21,13 @@ public enum WinogradF23 {
     }
     static let minChannels = 32
 
+    /// Few tiles (small maps) and many output channels: the 16 GEMMs run transposed, Mᵀ_ξ[tiles, Cout] =
+    /// V_ξᵀ[tiles, Cin] × Uᵀ_ξ[Cin, Cout] (`sgemmTransposingA`), so the GEMM's vector dimension is Cout (1024 for
+    /// yolov3-tiny's 13×13 layer, against 49 tiles) and the large operand U is read as B, row by row, in sequence.
+    public static func prefersTransposed(inChannels: Int, outChannels: Int, tiles: Int) -> Bool {
+        batchTiles(inChannels: inChannels, outChannels: outChannels, tiles: tiles) < min(outChannels, 256)
+    }
+
     /// Tiles per GEMM batch: V and M of one batch (16·tiles·(Cin + Cout) floats) stay within about 8 MB.
     static func batchTiles(inChannels: Int, outChannels: Int, tiles: Int) -> Int {
         min(tiles, max(64, 2_000_000 / (16 * (inChannels + outChannels))))
@@ -39,12 +46,15 @@ public enum WinogradF23 {
 public final class WinogradWeights: @unchecked Sendable {
     public let outChannels: Int
     public let inChannels: Int
-    public let u: FloatBuffer  // [16, Cout, Cin]
+    /// Layout of `u`: [16, Cout, Cin], or [16, Cin, Cout] when transposed (`WinogradF23.prefersTransposed`).
+    public let transposed: Bool
+    public let u: FloatBuffer
 
     /// `weights`: [Cout, Cin, 3, 3].
-    init(weights: UnsafePointer<Float>, outChannels: Int, inChannels: Int) {
+    init(weights: UnsafePointer<Float>, outChannels: Int, inChannels: Int, transposed: Bool) {
         self.outChannels = outChannels
         self.inChannels = inChannels
+        self.transposed = transposed
         u = FloatBuffer(count: 16 * outChannels * inChannels)
         let plane = outChannels * inChannels
         // In double precision, rounded once: the transform adds no error of its own.
@@ -61,23 +71,25 @@ public final class WinogradWeights: @unchecked Sendable {
                 for r in 0..<4 {
                     let a0 = gg[r * 3], a1 = gg[r * 3 + 1], a2 = gg[r * 3 + 2]
                     let row = [a0, 0.5 * (a0 + a1 + a2), 0.5 * (a0 - a1 + a2), a2]
-                    for c in 0..<4 { u.pointer[(r * 4 + c) * plane + co * inChannels + ci] = Float(row[c]) }
+                    let at = transposed ? ci * outChannels + co : co * inChannels + ci
+                    for c in 0..<4 { u.pointer[(r * 4 + c) * plane + at] = Float(row[c]) }
                 }
             }
         }
     }
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var cache: [ObjectIdentifier: (source: WeakBuffer, weights: WinogradWeights)] = [:]
+    nonisolated(unsafe) private static var cache: [Key: (source: WeakBuffer, weights: WinogradWeights)] = [:]
     private struct WeakBuffer { weak var buffer: FloatBuffer? }
+    private struct Key: Hashable { let id: ObjectIdentifier; let transposed: Bool }
 
-    /// The transform of `weights` ([Cout, Cin, 3, 3]), computed once per buffer.
-    public static func shared(for weights: FloatBuffer, outChannels: Int, inChannels: Int) -> WinogradWeights {
+    /// The transform of `weights` ([Cout, Cin, 3, 3]) in the given layout, computed once per buffer.
+    public static func shared(for weights: FloatBuffer, outChannels: Int, inChannels: Int, transposed: Bool) -> WinogradWeights {
         lock.lock(); defer { lock.unlock() }
-        let key = ObjectIdentifier(weights)
+        let key = Key(id: ObjectIdentifier(weights), transposed: transposed)
         if let hit = cache[key], hit.source.buffer === weights, hit.weights.outChannels == outChannels { return hit.weights }
         cache = cache.filter { $0.value.source.buffer != nil }  // drop transforms of freed buffers
-        let made = WinogradWeights(weights: weights.pointer, outChannels: outChannels, inChannels: inChannels)
+        let made = WinogradWeights(weights: weights.pointer, outChannels: outChannels, inChannels: inChannels, transposed: transposed)
         cache[key] = (WeakBuffer(buffer: weights), made)
         return made
     }
@@ -103,12 +115,24 @@ extension ConvolutionGEMM {
                               into: v, ldv: count, plane: cin * count)
             }
             for xi in 0..<16 {
-                gemm.sgemm(m: cout, n: count, k: cin, alpha: 1, a: w.u.pointer + xi * cout * cin, lda: cin,
-                           b: v + xi * cin * count, ldb: count, beta: 0, c: m + xi * cout * count, ldc: count)
+                let u = w.u.pointer + xi * cout * cin, vx = v + xi * cin * count, mx = m + xi * cout * count
+                if w.transposed {
+                    // Mᵀ_ξ[t, co] = V_ξᵀ · Uᵀ_ξ: A is V_ξ read transposed.
+                    gemm.sgemmTransposingA(m: count, n: cout, k: cin, alpha: 1, a: vx, lda: count, b: u, ldb: cout, beta: 0, c: mx, ldc: cout)
+                } else {
+                    gemm.sgemm(m: cout, n: count, k: cin, alpha: 1, a: u, lda: cin, b: vx, ldb: count, beta: 0, c: mx, ldc: count)
+                }
             }
-            parallelChunks(cout, threads: threads) { channels in
-                winogradOutput(m, channels: channels, ldm: count, plane: cout * count, tilesX: tilesX, firstTile: first, count: count,
-                               outHeight: outH, outWidth: outW, bias: bias, activation: activation, into: output)
+            if w.transposed {
+                parallelChunks(count, threads: threads) { tileRange in
+                    winogradOutputTransposed(m, tiles: tileRange, channels: cout, plane: cout * count, tilesX: tilesX, firstTile: first,
+                                             outHeight: outH, outWidth: outW, bias: bias, activation: activation, into: output)
+                }
+            } else {
+                parallelChunks(cout, threads: threads) { channels in
+                    winogradOutput(m, channels: channels, ldm: count, plane: cout * count, tilesX: tilesX, firstTile: first, count: count,
+                                   outHeight: outH, outWidth: outW, bias: bias, activation: activation, into: output)
+                }
             }
             first += count
         }
@@ -213,6 +237,47 @@ private func winogradOutput(_ m: UnsafeMutablePointer<Float>, channels: Range<In
                 }
             }
             t += n
+        }
+    }
+}
+
+/// Output transform of the transposed layout Mᵀ[ξ][t][co], 16 output channels at a time (contiguous in Mᵀ):
+/// Y = Aᵀ m A, bias, activation, each of the 2×2 pixels stored per channel.
+private func winogradOutputTransposed(_ m: UnsafeMutablePointer<Float>, tiles: Range<Int>, channels: Int, plane: Int, tilesX: Int,
+                                      firstTile: Int, outHeight: Int, outWidth: Int, bias: UnsafePointer<Float>?,
+                                      activation: Activation, into output: UnsafeMutablePointer<Float>) {
+    let mapSize = outHeight * outWidth
+    for offset in tiles {
+        let t = firstTile + offset, ty = t / tilesX, tx = t - ty * tilesX
+        let oy = 2 * ty, ox = 2 * tx
+        let pixels = [(0, 0), (0, 1), (1, 0), (1, 1)].map { (dy, dx) in oy + dy < outHeight && ox + dx < outWidth ? (oy + dy) * outWidth + ox + dx : -1 }
+        let src = m + offset * channels
+        var co = 0
+        while co < channels {
+            let lanes = min(16, channels - co)
+            @inline(__always) func one(_ xi: Int) -> SIMD16<Float> {
+                let p = src + xi * plane + co
+                if lanes == 16 { return loadV(p) }
+                var v = SIMD16<Float>()
+                for l in 0..<lanes { v[l] = p[l] }
+                return v
+            }
+            @inline(__always) func row(_ r: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+                (one(4 * r), one(4 * r + 1), one(4 * r + 2), one(4 * r + 3))
+            }
+            let x0 = row(0), x1 = row(1), x2 = row(2), x3 = row(3)
+            var b = SIMD16<Float>()
+            if let bias { if lanes == 16 { b = loadV(bias + co) } else { for l in 0..<lanes { b[l] = bias[co + l] } } }
+            let a0 = (x0.0 + x1.0 + x2.0, x0.1 + x1.1 + x2.1, x0.2 + x1.2 + x2.2, x0.3 + x1.3 + x2.3)
+            let a1 = (x1.0 - x2.0 - x3.0, x1.1 - x2.1 - x3.1, x1.2 - x2.2 - x3.2, x1.3 - x2.3 - x3.3)
+            let y = (activation.apply(a0.0 + a0.1 + a0.2 + b), activation.apply(a0.1 - a0.2 - a0.3 + b),
+                     activation.apply(a1.0 + a1.1 + a1.2 + b), activation.apply(a1.1 - a1.2 - a1.3 + b))
+            let dst = output + co * mapSize
+            if pixels[0] >= 0 { for l in 0..<lanes { dst[l * mapSize + pixels[0]] = y.0[l] } }
+            if pixels[1] >= 0 { for l in 0..<lanes { dst[l * mapSize + pixels[1]] = y.1[l] } }
+            if pixels[2] >= 0 { for l in 0..<lanes { dst[l * mapSize + pixels[2]] = y.2[l] } }
+            if pixels[3] >= 0 { for l in 0..<lanes { dst[l * mapSize + pixels[3]] = y.3[l] } }
+            co += 16
         }
     }
 }

@@ -32,7 +32,10 @@ public final class ConvolutionLayer: NetworkLayer {
                                   height: ConvolutionLayer.outputSize(inputShape.height, size: size, stride: stride, pad: pad),
                                   width: ConvolutionLayer.outputSize(inputShape.width, size: size, stride: stride, pad: pad))
         winograd = WinogradF23.isWorthwhile(inputShape: inputShape, outputShape: outputShape, size: size, stride: stride, pad: pad, groups: groups)
-            ? WinogradWeights.shared(for: weights, outChannels: filters, inChannels: inputShape.channels) : nil
+            ? WinogradWeights.shared(for: weights, outChannels: filters, inChannels: inputShape.channels,
+                                     transposed: WinogradF23.prefersTransposed(inChannels: inputShape.channels, outChannels: filters,
+                                                                               tiles: ((outputShape.height + 1) / 2) * ((outputShape.width + 1) / 2)))
+            : nil
     }
 
     static func outputSize(_ n: Int, size: Int, stride: Int, pad: Int) -> Int { (n + 2 * pad - size) / stride + 1 }
