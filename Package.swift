@@ -42,7 +42,8 @@ let package = Package(
         ),
         .testTarget(
             name: "YOLOKitTests",
-            dependencies: ["YOLOKit"],
+            // `yolo` too: the CLI tests run the built binary, so `swift test` must build it.
+            dependencies: ["YOLOKit", "yolo"],
             path: "Tests/YOLOKitTests",
             swiftSettings: cpuSwiftFlags
         ),

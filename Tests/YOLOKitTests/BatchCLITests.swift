@@ -157,7 +157,7 @@ final class BatchCLITests: XCTestCase {
 
         // 4. A full disk (a file-size limit: annotated images do not fit) stops the run with a clear error and
         //    leaves a consistent folder; --resume with room again finishes it.
-        let full4 = try BatchFixture.run("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 40; exec \"$0\" \"$@\"", try BatchFixture.yoloBinary(),
+        let full4 = try BatchFixture.run("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 40; exec \"$0\" \"$@\"", try TestPaths.yoloBinary(),
                                                      "detect", "--model", Self.model] + resumeArguments(root, "disk"), in: folder)
         XCTAssertEqual(full4.status, 1, full4.stderr)
         XCTAssertTrue(full4.stderr.contains("cannot write") && full4.stderr.contains("--resume"), full4.stderr)
@@ -368,26 +368,14 @@ enum BatchFixture {
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    /// The built `yolo` binary, beside the test bundle.
-    static func yoloBinary() throws -> String {
-        let candidates = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-            + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-        for folder in candidates {
-            let path = folder.appendingPathComponent("yolo").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("the yolo binary was not built beside the tests") }
-        throw XCTSkip("yolo binary not built (swift build first)")
-    }
-
     static func runYOLO(_ arguments: [String], in folder: String, stdin: String? = nil) throws -> Run {
-        try run(try yoloBinary(), arguments, in: folder, stdin: stdin)
+        try run(try TestPaths.yoloBinary(), arguments, in: folder, stdin: stdin)
     }
 
     /// Starts `yolo`, waits until its journal has `lines` lines, sends `signal`, and waits for it to end.
     static func runYOLO(_ arguments: [String], in folder: String, interruptWith signal: Int32, whenJournalHas lines: Int,
                         journal: String) throws -> Run {
-        try run(try yoloBinary(), arguments, in: folder) { process in
+        try run(try TestPaths.yoloBinary(), arguments, in: folder) { process in
             let deadline = Date().addingTimeInterval(60)
             while process.isRunning && Date() < deadline {
                 if let text = try? String(contentsOfFile: journal, encoding: .utf8), text.split(separator: "\n").count >= lines {

@@ -34,24 +34,10 @@ final class CLIErrorTests: XCTestCase {
 
     // MARK: - Running the binary
 
-    static func yoloBinary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["YOLO_BINARY"] { return path }
-        var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(), Bundle.main.bundleURL,
-                          Bundle(for: CLIErrorTests.self).bundleURL.deletingLastPathComponent()]
-        candidates += candidates.map { $0.deletingLastPathComponent() }  // …/release/X.xctest/Contents/… layouts
-        for dir in candidates {
-            let path = dir.appendingPathComponent("yolo").path
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-               FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw XCTSkip("the yolo binary is not next to the test bundle (\(candidates.map(\.path))): build it first (swift build), or set YOLO_BINARY")
-    }
-
     /// Runs `yolo ARGS` (optionally through `sh -c "PREFIX; exec yolo ARGS"`) with a time limit.
     func yolo(_ args: [String], shellPrefix: String? = nil, timeout: TimeInterval = 120,
               file: StaticString = #filePath, line: UInt = #line) throws -> Run {
-        let binary = try Self.yoloBinary()
+        let binary = try TestPaths.yoloBinary()
         let process = Process()
         if let shellPrefix {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -248,7 +234,6 @@ final class CLIErrorTests: XCTestCase {
 
     /// --max-pixels: the decompression-bomb guard of the CLI (library: ImageDecoder.defaultMaxPixels).
     func testMaxPixelsRefusesLargeImagesBeforeDecoding() throws {
-        guard try detectHasFlag("--max-pixels") else { throw XCTSkip("yolo detect has no --max-pixels flag yet") }
         let model = try tinyModel()
         let small = try image("small.png", width: 10, height: 10), big = try image("big.png", width: 40, height: 30)
         let run = try yolo(["detect", small, big, "--model", model, "--max-pixels", "500"])
@@ -266,7 +251,6 @@ final class CLIErrorTests: XCTestCase {
     }
 
     func testUnwritableSaveDirIsAClearError() throws {
-        guard try detectHasFlag("--save-dir") else { throw XCTSkip("yolo detect has no --save-dir flag yet") }
         let model = try tinyModel(), photo = try image("photo.png")
         let blocker = try file("plain-file", [1, 2, 3])
         // Unwritable even for root: a directory path below a regular file.
@@ -289,7 +273,6 @@ final class CLIErrorTests: XCTestCase {
     /// SIGXFSZ is ignored so the write fails instead of killing the process). Whatever is left in the save dir
     /// must be complete files: no partial images, no temporary files.
     func testDiskFullWhileWritingLeavesNoPartialFiles() throws {
-        guard try detectHasFlag("--save-dir") else { throw XCTSkip("yolo detect has no --save-dir flag yet") }
         let model = try tinyModel()
         let photos = try (0..<3).map { try image("photo\($0).png", width: 300, height: 200) }
         let saveDir = tempDir.appendingPathComponent("out")

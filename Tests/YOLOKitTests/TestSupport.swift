@@ -18,6 +18,24 @@ enum TestPaths {
         }
         throw XCTSkip("\(path) not fetched: run scripts/fetch-models.sh")
     }
+
+    /// The `yolo` executable: $YOLO_BINARY, else the one SwiftPM builds beside the test bundle (the test target
+    /// depends on it, so `swift test` always builds it). Missing is a failure, never a skip.
+    static func yoloBinary(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        if let path = ProcessInfo.processInfo.environment["YOLO_BINARY"] { return path }
+        let bundles = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+            + Bundle.allBundles.map(\.bundleURL)
+        // The build folder holds both the bundle and `yolo` (…/release/X.xctest[/Contents/MacOS]).
+        let folders = bundles.flatMap { [$0, $0.deletingLastPathComponent(), $0.deletingLastPathComponent().deletingLastPathComponent()] }
+        for folder in folders {
+            let path = folder.appendingPathComponent("yolo").path
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+               FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        XCTFail("the yolo binary is not beside the test bundle (looked in \(folders.map(\.path))); set YOLO_BINARY", file: file, line: line)
+        throw CocoaError(.fileNoSuchFile)
+    }
 }
 
 /// Deterministic pseudo-random numbers for tests (SplitMix64).

@@ -100,7 +100,11 @@ public struct ConvolutionGEMM {
     }
 }
 
-/// OpenBLAS `cblas_sgemm` (no transposes). Thread count is process-wide: see `OpenBLAS.setThreads`.
+/// OpenBLAS `cblas_sgemm`. OpenBLAS's own thread pool is kept at one thread; a call is split over
+/// `OpenBLAS.threads` of our threads instead (along N, or along M when N is the smaller side), each running a
+/// single-threaded `cblas_sgemm` on its slice. Reason: after each call OpenBLAS's idle workers spin (yielding)
+/// for about 2^28 cycles, taking a core from the Winograd transforms and activations that run between GEMMs;
+/// measured on the 2-core VM: see README "Performance".
 public struct OpenBLASGEMM: GEMMBackend {
     public init() {}
     public var name: String { "blas" }
@@ -109,21 +113,49 @@ public struct OpenBLASGEMM: GEMMBackend {
                       a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        OpenBLAS.split(m: m, n: n, k: k) { rows, cols in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(cols.count), Int32(k),
+                        alpha, a + rows.lowerBound * lda, Int32(lda), b + cols.lowerBound, Int32(ldb),
+                        beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
+        }
     }
 
     public func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        OpenBLAS.split(m: m, n: n, k: k) { rows, cols in
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows.count), Int32(cols.count), Int32(k),
+                        alpha, a + rows.lowerBound, Int32(lda), b + cols.lowerBound, Int32(ldb),
+                        beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
+        }
     }
 }
 
 public enum OpenBLAS {
-    /// Sets the number of threads OpenBLAS uses for every later GEMM in this process.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    nonisolated(unsafe) private static var requested = 1
+    /// OpenBLAS starts with one worker per core; pinned to one before the first GEMM.
+    private static let pinnedToOneThread: Void = openblas_set_num_threads(1)
+
+    /// Sets the number of threads every later GEMM in this process is split over (OpenBLASGEMM) or runs on
+    /// (SwiftGEMM without its own count). OpenBLAS itself stays single-threaded (see `OpenBLASGEMM`).
+    public static func setThreads(_ n: Int) {
+        requested = max(1, n)
+        openblas_set_num_threads(1)
+    }
+    public static var threads: Int { requested }
+
+    /// Runs `body(rows, cols)` on `threads` disjoint slices of the M × N output (contiguous columns in multiples
+    /// of 16, or rows when N is small); inline when one thread or when the product is small (< 2 MFLOP).
+    static func split(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
+        _ = pinnedToOneThread
+        let workers = min(requested, max(1, 2 * m * n * k / 2_000_000))
+        guard workers > 1, m > 0, n > 0 else { return body(0..<m, 0..<n) }
+        if n >= 16 * workers && n >= m {
+            let blocks = (n + 15) / 16
+            parallelChunks(blocks, threads: workers) { b in body(0..<m, (b.lowerBound * 16)..<min(n, b.upperBound * 16)) }
+        } else {
+            parallelChunks(m, threads: workers) { r in body(r, 0..<n) }
+        }
+    }
 }
