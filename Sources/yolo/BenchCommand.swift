@@ -461,18 +461,7 @@ indirect enum JSONValue {
         case .number(let v):
             guard v.isFinite else { return "null" }
             return v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(format: "%.6g", v)
-        case .string(let s):
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\t": out += "\\t"
-                default: if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-                }
-            }
-            return out + "\""
+        case .string(let s): return JSONOutput.string(s)
         case .array(let items):
             // Arrays of scalars stay on one line; arrays of objects get one item per line.
             if items.allSatisfy({ if case .object = $0 { return false } else { return true } }) {
