@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct YOLOCommand: ParsableCommand {
@@ -8,4 +9,17 @@ struct YOLOCommand: ParsableCommand {
         subcommands: [DetectCommand.self, BenchCommand.self, ModelsCommand.self],
         defaultSubcommand: nil
     )
+
+    /// As ArgumentParser's `main`, but every usage error (unknown flag, missing or malformed value) exits with
+    /// status 2, like our own checks of values, instead of ArgumentParser's EX_USAGE (64): scripts see one code.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
 }

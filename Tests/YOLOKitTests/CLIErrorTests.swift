@@ -87,10 +87,9 @@ final class CLIErrorTests: XCTestCase {
         try yolo(["detect", "--help"]).stdout.contains(flag)
     }
 
-    /// ArgumentParser's usage errors exit with EX_USAGE (64); the README promises 2 for usage errors. Either is a
-    /// usage error here; the difference is reported to the lead.
+    /// Every usage error (ArgumentParser's parse errors and our own value checks) exits with 2.
     func assertUsageError(_ run: Run, _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertTrue(run.status == 64 || run.status == 2, "exit \(run.status), expected a usage error; stderr:\n\(run.stderr)", file: file, line: line)
+        XCTAssertEqual(run.status, 2, "expected the usage-error status; stderr:\n\(run.stderr)", file: file, line: line)
         for f in fragments { XCTAssertTrue(run.stderr.contains(f), "stderr lacks '\(f)':\n\(run.stderr)", file: file, line: line) }
         XCTAssertTrue(run.stdout.isEmpty, "stdout should be empty on a usage error:\n\(run.stdout)", file: file, line: line)
     }
