@@ -23,9 +23,11 @@ public final class DarknetDetectionModel: DetectionModel {
     public var defaultIoU: Float { 0.45 }
     public var usesNMS: Bool { true }
 
+    /// Shares layer-output memory in `model.network` (`Network.shareBuffers`): only the heads' outputs stay readable.
     public init(_ model: DarknetModel, names: [String]) {
         self.model = model
         self.names = names
+        model.network.shareBuffers()
     }
 
     public var summary: String {

@@ -33,8 +33,9 @@ public final class UltralyticsDetectionModel: DetectionModel {
         if let n = networks[key] { return n }
         // Shapes were validated when the model loaded; a size that is a multiple of the stride always builds.
         let n = try! model.makeNetwork(height: height, width: width)
+        n.shareBuffers()
         networks[key] = n
-        // Each network holds its own activations (~160 MB for YOLOv8s at 640×480): a folder of photos with many
+        // Each network holds its own activations (~30 MB for YOLOv8s at 640×480, shared between layers): a folder of photos with many
         // aspect ratios keeps the three most recent sizes (measured: 8 cached → 1.9 GB peak RSS on mixed photos).
         while order.count > Self.cachedSizes { networks[order.removeFirst()] = nil }
         return n

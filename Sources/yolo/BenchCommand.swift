@@ -287,10 +287,9 @@ struct Report {
     var gflops: Double { 2 * Double(network.macs) / 1e9 }
     var peak: Double? { peaks.map(\.1).max() }
     var input: TensorShape { network.inputShape }
-    /// Activation memory: every layer output plus the largest scratch (im2col) buffer.
-    var activationMB: Double {
-        Double(network.nodes.reduce(0) { $0 + $1.output.shape.count } + (network.nodes.map(\.layer.workspaceSize).max() ?? 0)) * 4 / 1_048_576
-    }
+    /// Activation memory: the layer-output buffers (shared between layers, `Network.shareBuffers`), the input and
+    /// the scratch (im2col / Winograd) buffer.
+    var activationMB: Double { Double(network.activationBytes) / 1_048_576 }
     var weightsMB: Double {
         Double(network.nodes.reduce(0) { sum, node in
             guard let conv = node.layer as? ConvolutionLayer else { return sum }

@@ -33,6 +33,13 @@ public struct FeatureMap: @unchecked Sendable {
         buffer = FloatBuffer(count: shape.count)
     }
 
+    /// `shape` at the start of `buffer`, which may be larger (buffers that layers share: `Network.shareBuffers`).
+    public init(shape: TensorShape, buffer: FloatBuffer) {
+        precondition(buffer.count >= shape.count, "FeatureMap: buffer of \(buffer.count) floats for shape \(shape)")
+        self.shape = shape
+        self.buffer = buffer
+    }
+
     public init(shape: TensorShape, values: [Float]) {
         precondition(values.count == shape.count, "FeatureMap: \(values.count) values for shape \(shape)")
         self.shape = shape
