@@ -212,7 +212,7 @@ final class RecordingGEMM: GEMMBackend, @unchecked Sendable {
     }
 
     func convolution(_ conv: ConvolutionGEMM) {
-        if let w = conv.winograd { return conv.runWinograd(self, w) }  // its 16 GEMMs per batch are recorded as they run
+        if let w = conv.winograd { return conv.runWinograd(self, w) }  // its 16 or 36 GEMMs per batch are recorded as they run
         let (m, n, k) = conv.gemmShape
         calls += Array(repeating: GEMMShape(m: m, n: n, k: k), count: conv.groups)
         inConvolution = true

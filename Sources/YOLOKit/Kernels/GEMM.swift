@@ -54,7 +54,7 @@ public struct ConvolutionGEMM {
     /// Scratch of at least `workspaceSize` floats (used by the unfused path).
     public let workspace: UnsafeMutablePointer<Float>
     public let threads: Int
-    /// Set for 3×3 stride-1 convolutions that run as Winograd F(2×2, 3×3) (`runWinograd`): the transformed filters.
+    /// Set for 3×3 stride-1 convolutions that run as Winograd (`runWinograd`): the transformed filters.
     public let winograd: WinogradWeights?
 
     public init(input: UnsafePointer<Float>, inputShape: TensorShape, outputShape: TensorShape, size: Int, stride: Int, pad: Int,
@@ -76,8 +76,8 @@ public struct ConvolutionGEMM {
     }
     /// Floats of scratch the unfused path needs (one group's im2col matrix), or the Winograd path.
     public var workspaceSize: Int {
-        winograd != nil ? WinogradF23.workspaceSize(inputShape: inputShape, outputShape: outputShape)
-            : needsIm2col ? gemmShape.k * gemmShape.n : 0
+        winograd.map { Winograd.workspaceSize($0.tile, inputShape: inputShape, outputShape: outputShape) }
+            ?? (needsIm2col ? gemmShape.k * gemmShape.n : 0)
     }
 
     /// im2col into the workspace, `gemm.sgemm` per group, then bias + activation over the output.

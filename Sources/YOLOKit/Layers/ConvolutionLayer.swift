@@ -12,7 +12,7 @@ public final class ConvolutionLayer: NetworkLayer {
     public let activation: Activation
     public let weights: FloatBuffer  // [filters, inputShape.channels / groups * size * size]
     public let bias: FloatBuffer     // [filters]
-    /// Transformed filters when this layer runs as Winograd F(2×2, 3×3) (3×3 stride-1 with enough channels).
+    /// Transformed filters when this layer runs as Winograd F(2×2, 3×3) or F(4×4, 3×3) (3×3 stride-1 with enough channels).
     public let winograd: WinogradWeights?
 
     public init(inputShape: TensorShape, filters: Int, size: Int, stride: Int, pad: Int, groups: Int,
@@ -31,11 +31,12 @@ public final class ConvolutionLayer: NetworkLayer {
         outputShape = TensorShape(channels: filters,
                                   height: ConvolutionLayer.outputSize(inputShape.height, size: size, stride: stride, pad: pad),
                                   width: ConvolutionLayer.outputSize(inputShape.width, size: size, stride: stride, pad: pad))
-        winograd = WinogradF23.isWorthwhile(inputShape: inputShape, outputShape: outputShape, size: size, stride: stride, pad: pad, groups: groups)
-            ? WinogradWeights.shared(for: weights, outChannels: filters, inChannels: inputShape.channels,
-                                     transposed: WinogradF23.prefersTransposed(inChannels: inputShape.channels, outChannels: filters,
-                                                                               tiles: ((outputShape.height + 1) / 2) * ((outputShape.width + 1) / 2)))
-            : nil
+        let inputChannels = inputShape.channels, outputShape = outputShape
+        winograd = Winograd.tile(inputShape: inputShape, outputShape: outputShape, size: size, stride: stride, pad: pad, groups: groups)
+            .map { tile in
+                WinogradWeights.shared(for: weights, tile: tile, outChannels: filters, inChannels: inputChannels,
+                                       transposed: Winograd.prefersTransposed(tile, inChannels: inputChannels, outputShape: outputShape))
+            }
     }
 
     static func outputSize(_ n: Int, size: Int, stride: Int, pad: Int) -> Int { (n + 2 * pad - size) / stride + 1 }
@@ -46,8 +47,8 @@ public final class ConvolutionLayer: NetworkLayer {
     var columnRows: Int { groupInputChannels * size * size }  // K of the GEMM
 
     public var workspaceSize: Int {
-        winograd != nil ? WinogradF23.workspaceSize(inputShape: inputShape, outputShape: outputShape)
-            : needsIm2col ? columnRows * outputShape.planeSize : 0
+        winograd.map { Winograd.workspaceSize($0.tile, inputShape: inputShape, outputShape: outputShape) }
+            ?? (needsIm2col ? columnRows * outputShape.planeSize : 0)
     }
     public var macs: Int { filters * columnRows * outputShape.planeSize }
 
