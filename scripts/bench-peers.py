@@ -68,6 +68,8 @@ def ours(yolo: Path, model: str, threads: int, runs: int, warmup: int) -> dict:
     cmd = [str(yolo), "bench", "--model", model, "--threads", str(threads), "--runs", str(runs),
            "--warmup", str(warmup), "--format", "json", "--backend", "both", "--peak-size", "0"]
     print("  $", " ".join(cmd), flush=True)
+    # The peers' thread pools (OpenMP, TBB, ORT) spin for a while after their last call; let them go idle first.
+    time.sleep(2)
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"yolo bench failed ({out.returncode}): {out.stderr.strip()}")
