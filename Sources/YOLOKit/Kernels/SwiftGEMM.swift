@@ -61,28 +61,27 @@ public struct SwiftGEMM: GEMMBackend {
                       a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(m >= 0 && n >= 0 && k >= 0 && lda >= max(1, k) && ldb >= max(1, n) && ldc >= max(1, n), "sgemm: bad shape or leading dimension")
-        guard m > 0, n > 0 else { return }
-        if k == 0 || alpha == 0 {
-            scaleRows(c: c, m: m, n: n, ldc: ldc, beta: beta)
-            return
-        }
-        run(Problem(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: .dense(b, ldb: ldb), beta: beta, c: c, ldc: ldc, epilogue: nil))
+        precondition(lda >= max(1, k), "sgemm: lda \(lda) < K \(k)")
+        runDense(Problem(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: .dense(b, ldb: ldb), beta: beta, c: c, ldc: ldc, epilogue: nil))
     }
 
     public func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(m >= 0 && n >= 0 && k >= 0 && lda >= max(1, m) && ldb >= max(1, n) && ldc >= max(1, n), "sgemm: bad shape or leading dimension")
-        guard m > 0, n > 0 else { return }
-        if k == 0 || alpha == 0 {
-            scaleRows(c: c, m: m, n: n, ldc: ldc, beta: beta)
-            return
-        }
+        precondition(lda >= max(1, m), "sgemm: lda \(lda) < M \(m) for a transposed A")
         var problem = Problem(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: .dense(b, ldb: ldb), beta: beta, c: c, ldc: ldc, epilogue: nil)
         problem.aTransposed = true
-        run(problem)
+        runDense(problem)
+    }
+
+    /// Shape checks and the trivial cases (empty C; K = 0 or alpha = 0: C = beta · C), then `run`.
+    private func runDense(_ p: Problem) {
+        precondition(p.m >= 0 && p.n >= 0 && p.k >= 0 && p.ldc >= max(1, p.n), "sgemm: bad shape or leading dimension")
+        if case .dense(_, let ldb) = p.b { precondition(ldb >= max(1, p.n), "sgemm: ldb \(ldb) < N \(p.n)") }
+        guard p.m > 0, p.n > 0 else { return }
+        if p.k == 0 || p.alpha == 0 { return scaleRows(c: p.c, m: p.m, n: p.n, ldc: p.ldc, beta: p.beta) }
+        run(p)
     }
 
     public func convolution(_ conv: ConvolutionGEMM) {
