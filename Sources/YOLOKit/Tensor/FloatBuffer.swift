@@ -1,15 +1,23 @@
-/// A fixed-size, 64-byte aligned Float buffer. Networks allocate one per layer output (and one shared
+import Foundation
+
+/// A fixed-size, 64-byte aligned, zeroed Float buffer. Networks allocate one per layer output (and one shared
 /// im2col workspace) when they are built, so a forward pass allocates nothing.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    private let allocation: UnsafeMutableRawPointer
 
+    /// calloc, not allocate + fill: large buffers come as untouched zero pages, so a buffer that is dropped before
+    /// it is written (layer outputs replaced by `Network.shareBuffers`) never counts in the resident memory.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative size")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        guard let raw = calloc(max(count, 1) * MemoryLayout<Float>.stride + 64, 1) else {
+            fatalError("FloatBuffer: out of memory for \(count) floats")
+        }
+        allocation = raw
+        let aligned = (Int(bitPattern: raw) + 63) & ~63
+        pointer = UnsafeMutableRawPointer(bitPattern: aligned)!.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     public convenience init(_ values: [Float]) {
@@ -17,7 +25,7 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(allocation) }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
