@@ -35,8 +35,8 @@ public final class UltralyticsDetectionModel: DetectionModel {
         let n = try! model.makeNetwork(height: height, width: width)
         n.shareBuffers()
         networks[key] = n
-        // Each network holds its own activations (~30 MB for YOLOv8s at 640×480, shared between layers): a folder of photos with many
-        // aspect ratios keeps the three most recent sizes (measured: 8 cached → 1.9 GB peak RSS on mixed photos).
+        // Each network holds its own activations (~50 MB for YOLOv8s at 640×480 with layers sharing buffers): a
+        // folder of photos of many aspect ratios keeps the three most recent sizes (8 cached, unshared: 1.9 GB peak RSS).
         while order.count > Self.cachedSizes { networks[order.removeFirst()] = nil }
         return n
     }

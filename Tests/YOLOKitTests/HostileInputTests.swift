@@ -9,24 +9,7 @@ import ZIPFoundation
 /// the size limits that keep hostile models from overflowing or allocating without bound, and every input the
 /// fuzzers ever crashed on (Tests/Fixtures/fuzz-regressions, replayed with the fuzz harness's property).
 /// The README section "Bad input and fuzzing" maps each case to its test.
-final class HostileInputTests: XCTestCase {
-    private var tempDir: URL!
-
-    override func setUpWithError() throws {
-        tempDir = FileManager.default.temporaryDirectory.appendingPathComponent("HostileInputTests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let dir = tempDir { try? FileManager.default.removeItem(at: dir) }
-    }
-
-    private func writeTemp(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let url = tempDir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
-    }
-
+final class HostileInputTests: TemporaryFolderTestCase {
     /// The error must be an ImageDecodeError naming `path` whose reason contains every fragment.
     private func assertImageError(_ path: String, _ fragments: [String], maxPixels: Int = ImageDecoder.defaultMaxPixels,
                                   file: StaticString = #filePath, line: UInt = #line) {

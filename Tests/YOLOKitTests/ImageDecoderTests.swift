@@ -5,7 +5,7 @@ import XCTest
 
 /// Decoder/encoder tests against fixtures made by scripts/reference/make_image_fixtures.py, whose expected
 /// pixels come from OpenCV's `cv2.imread(path, IMREAD_COLOR)` (BGR -> RGB), the project's reference.
-final class ImageDecoderTests: XCTestCase {
+final class ImageDecoderTests: TemporaryFolderTestCase {
     // MARK: - Fixture helpers
 
     private static let imagesDir = URL(fileURLWithPath: #filePath)
@@ -36,23 +36,6 @@ final class ImageDecoderTests: XCTestCase {
             Entry(file: $0["file"] as! String, width: $0["width"] as? Int, height: $0["height"] as? Int,
                   expected: $0["expected"] as? String, pillow: $0["pillow"] as? String, error: $0["error"] as? String)
         }
-    }
-
-    private var tempDir: URL!
-
-    override func setUpWithError() throws {
-        tempDir = FileManager.default.temporaryDirectory.appendingPathComponent("ImageDecoderTests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let dir = tempDir { try? FileManager.default.removeItem(at: dir) }
-    }
-
-    private func writeTemp(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let url = tempDir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
     }
 
     /// Decoding must fail with an ImageDecodeError naming `path` and containing every `fragments` string.

@@ -38,6 +38,32 @@ enum TestPaths {
     }
 }
 
+/// A test case with a fresh temporary folder per test (`tempDir`), removed afterwards (made writable first:
+/// tests leave read-only folders behind on purpose).
+class TemporaryFolderTestCase: XCTestCase {
+    var tempDir: URL!
+
+    override func setUpWithError() throws {
+        tempDir = FileManager.default.temporaryDirectory.appendingPathComponent("\(type(of: self))-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        guard let dir = tempDir else { return }
+        if let paths = FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String] {
+            for path in [""] + paths { chmod(dir.appendingPathComponent(path).path, 0o700) }
+        }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// Writes `bytes` to `name` in the temporary folder; returns its path.
+    func writeTemp(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let url = tempDir.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+}
+
 /// Deterministic pseudo-random numbers for tests (SplitMix64).
 struct SeededRandom {
     var state: UInt64

@@ -141,7 +141,7 @@ public enum OpenBLAS {
     /// (SwiftGEMM without its own count). OpenBLAS itself stays single-threaded (see `OpenBLASGEMM`).
     public static func setThreads(_ n: Int) {
         requested = max(1, n)
-        openblas_set_num_threads(1)
+        _ = pinnedToOneThread
     }
     public static var threads: Int { requested }
 
