@@ -1,14 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
-import Foundation
 
-// Hot loops (im2col, activations, resize, the pure-Swift GEMM) need the CPU's vector units: Swift builds
-// for baseline x86-64 (no AVX, no FMA) unless told otherwise. By default we build for the machine doing
-// the build (`-target-cpu native`). Set YOLO_TARGET_CPU to a CPU name (e.g. `x86-64-v3`, `skylake-avx512`,
-// `znver4`) to build for another machine, or to `generic` for a portable binary.
-let targetCPU = ProcessInfo.processInfo.environment["YOLO_TARGET_CPU"] ?? "native"
-let cpuSwiftFlags: [SwiftSetting] = targetCPU == "generic" ? [] : [.unsafeFlags(["-target-cpu", targetCPU])]
-let cpuCFlags: [CSetting] = targetCPU == "generic" ? [] : [.unsafeFlags(["-march=\(targetCPU)"])]
+// No unsafe flags: SwiftPM refuses them in packages used by version (`.package(url:, from:)`). The hot loops
+// (im2col, activations, resize, the pure-Swift GEMM) need the CPU's vector units, and Swift builds for baseline
+// x86-64 (no AVX, no FMA) unless told otherwise, so the project's scripts build with the CPU targeted on the
+// command line: `swift build -c release -Xswiftc -target-cpu -Xswiftc native` (README "Building for your CPU").
 
 let package = Package(
     name: "SwiftYOLO",
@@ -27,25 +23,21 @@ let package = Package(
         // libjpeg(-turbo) / libpng behind setjmp-safe C functions (Debian: libjpeg-dev, libpng-dev).
         .target(
             name: "CImageCodecs",
-            cSettings: cpuCFlags + [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
         .target(
             name: "YOLOKit",
-            dependencies: ["COpenBLAS", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
-            swiftSettings: cpuSwiftFlags
+            dependencies: ["COpenBLAS", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .executableTarget(
             name: "yolo",
-            dependencies: ["YOLOKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: cpuSwiftFlags
+            dependencies: ["YOLOKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(
             name: "YOLOKitTests",
             // `yolo` too: the CLI tests run the built binary, so `swift test` must build it.
             dependencies: ["YOLOKit", "yolo"],
-            path: "Tests/YOLOKitTests",
-            swiftSettings: cpuSwiftFlags
+            path: "Tests/YOLOKitTests"
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -4,6 +4,8 @@ import Foundation
 
 /// Small enough that building and running a fuzzed network stays cheap; the checks are the same for any limit.
 let fuzzModelLimits = ModelLimits(maxDimension: 1 << 16, maxNetworkBytes: 32 << 20)
+/// What every fuzzed load and run uses: one thread, the fuzzer's limits.
+let fuzzExecution = ExecutionOptions(threads: 1, limits: fuzzModelLimits)
 
 /// A weights file (version 0.2 header) holding `floats` deterministic parameters.
 func fuzzWeightsFile(floats: Int) -> Data {
@@ -17,7 +19,7 @@ func fuzzWeightsFile(floats: Int) -> Data {
 }
 
 func fuzzBuildAndRun(_ config: DarknetConfig, weights: inout DarknetWeights) throws {
-    let model = try DarknetLoader.build(config, weights: &weights, limits: fuzzModelLimits)
+    let model = try DarknetLoader.build(config, weights: &weights, options: fuzzExecution)
     let classes = model.heads[0].classes
     fuzzDetect(DarknetDetectionModel(model, names: (0..<classes).map { "c\($0)" }), network: model.network)
 }

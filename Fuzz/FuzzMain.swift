@@ -36,8 +36,6 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>?,
     }
     selectedFuzzTarget = target
     fuzzVerbose = ProcessInfo.processInfo.environment["YOLO_FUZZ_VERBOSE"] == "1"
-    OpenBLAS.setThreads(1)
-    ModelLimits.default = fuzzModelLimits  // also for the loads inside Detector / UltralyticsDetectionModel
     return 0
 }
 
@@ -78,7 +76,7 @@ func expectClearError(_ error: Error, path: String) {
 /// forward, candidates, NMS, mapping back to image pixels) when its work is small enough for a fuzzer.
 func fuzzDetect(_ model: any DetectionModel, network: Network, maxMACs: Int = 4_000_000) {
     guard network.macs <= maxMACs else { fuzzLog("built; \(network.macs) MACs: too many to run"); return }
-    let detector = Detector(model: model, threads: 1)
+    let detector = Detector(model: model, execution: fuzzExecution)
     let image = RGBImage(width: 23, height: 17, pixels: (0..<(23 * 17 * 3)).map { UInt8(truncatingIfNeeded: $0 &* 37) })
     let result = detector.detect(image, path: "fuzz.png", options: DetectionOptions(confidence: 0.001, maxDetections: 50))
     fuzzLog("detected \(result.boxes.count) boxes with \(network.nodes.count) layers, \(network.macs) MACs")

@@ -32,9 +32,9 @@ func fuzzTorch(_ bytes: [UInt8]) {
     guard FileManager.default.createFile(atPath: path, contents: Data(file)) else { fuzzFail("cannot write \(path)") }
     defer { unlink(path) }
     do {
-        // What `yolo detect --model x.pt --imgsz 64` loads (with the fuzzer's limits, set as the default).
-        let model = try UltralyticsDetectionModel(path: path, imageSize: 64)
-        fuzzDetect(model, network: model.network(height: 64, width: 64))
+        // What `yolo detect --model x.pt --imgsz 64` loads (with the fuzzer's limits).
+        let model = try UltralyticsDetectionModel(path: path, imageSize: 64, options: fuzzExecution)
+        fuzzDetect(model, network: model.network(for: TensorShape(channels: 3, height: 64, width: 64)))
     } catch {
         expectClearError(error, path: path)
     }

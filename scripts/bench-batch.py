@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Batch throughput and memory of `yolo detect` on a folder of photos, beside Ultralytics `yolo predict`.
 
-    swift build -c release                        # or: --yolo .build-batch/release/yolo
+    swift build -c release -Xswiftc -target-cpu -Xswiftc native   # or: --yolo .build-batch/release/yolo
     .venv/bin/python scripts/bench-batch.py       # writes a Markdown table to stdout
 
 What it measures (wall clock, peak RSS of the process from wait4):

@@ -10,7 +10,7 @@ SwiftYOLO's figures come from `yolo bench --format json` (run first, by this scr
 the network input only (already resized/letterboxed tensor): warm-up runs, then --runs timed forward calls,
 min / median / max. Ratios are ours / theirs on the median (below 1: SwiftYOLO is faster).
 
-Usage (from the repository root, after `swift build -c release`):
+Usage (from the repository root, after `swift build -c release -Xswiftc -target-cpu -Xswiftc native`):
   .venv/bin/python scripts/bench-peers.py [--threads 2] [--runs 20] [--warmup 3] [--rounds 1] [--yolo .build/release/yolo] [--json out.json]
 
 Nothing is downloaded (YOLO_OFFLINE=1); the ONNX export (Models/fall-yolov8s-<h>x<w>.onnx, git-ignored) uses
@@ -173,7 +173,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
     args = ap.parse_args()
     if not args.yolo.exists():
-        sys.exit(f"{args.yolo}: not found — build first (swift build -c release) or pass --yolo")
+        sys.exit(f"{args.yolo}: not found — build first (swift build -c release -Xswiftc -target-cpu -Xswiftc native) or pass --yolo")
     for f in ("yolov3-tiny.cfg", "yolov3-tiny.weights", "fall-yolov8s.pt", "samples/bus.jpg"):
         if not (MODELS / f).exists():
             sys.exit(f"Models/{f} missing: run scripts/fetch-models.sh")

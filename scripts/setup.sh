@@ -18,7 +18,11 @@ fi
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (install Swift 6 from swift.org)" >&2; exit 1; }
 
 scripts/fetch-models.sh
-echo "setup: building (release)"
-swift build -c release --product yolo
+# The CPU is targeted on the command line (the manifest has no unsafe flags, so other packages can depend on this
+# one by version): YOLO_TARGET_CPU=<cpu> builds for another CPU, =generic for any x86-64 (see README).
+cpu=${YOLO_TARGET_CPU:-native}
+cpu_flags=(); [ "$cpu" = generic ] || cpu_flags=(-Xswiftc -target-cpu -Xswiftc "$cpu")
+echo "setup: building (release, target CPU: $cpu)"
+swift build -c release "${cpu_flags[@]}" --product yolo
 echo "setup: detecting objects in Models/samples/bus.jpg"
 .build/release/yolo detect Models/samples/bus.jpg

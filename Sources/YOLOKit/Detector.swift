@@ -7,9 +7,12 @@ public struct DetectionOptions: Sendable {
     public var maxDetections: Int = 300
     public var classes: Set<Int>? = nil  // keep only these class indices
     public var agnostic: Bool = false    // NMS across classes
+    public var multiLabel: Bool = false  // every class above the threshold per box (Ultralytics val), not only the best
 
-    public init(confidence: Float = 0.25, iou: Float? = nil, maxDetections: Int = 300, classes: Set<Int>? = nil, agnostic: Bool = false) {
+    public init(confidence: Float = 0.25, iou: Float? = nil, maxDetections: Int = 300, classes: Set<Int>? = nil, agnostic: Bool = false,
+                multiLabel: Bool = false) {
         self.confidence = confidence; self.iou = iou; self.maxDetections = maxDetections; self.classes = classes; self.agnostic = agnostic
+        self.multiLabel = multiLabel
     }
 }
 
@@ -45,48 +48,31 @@ public struct DetectionResult: Sendable {
 
 /// Load a model once, detect objects in many images:
 /// ```
-/// let detector = try Detector(model: "yolov3-tiny")
+/// let detector = try Detector(model: "yolov3-tiny", execution: ExecutionOptions(threads: 2, backend: .swift))
 /// let result = try detector.detect(imageAt: "bus.jpg")
 /// for box in result.boxes { print(box.name, box.confidence, box.box) }
 /// ```
-/// Calls are serialized (one network, one set of buffers); use one Detector per thread for parallelism.
+/// Calls are serialized (one network, one set of buffers); use one Detector per thread for parallelism. Detectors
+/// with different `ExecutionOptions` run side by side in one process without affecting each other.
 public final class Detector: @unchecked Sendable {
     public let model: any DetectionModel
+    /// Threads, GEMM backend, Winograd policy and limits: fixed for the detector's lifetime.
+    public let execution: ExecutionOptions
     private let lock = NSLock()
 
     /// `model`: a registered name (`yolov3-tiny`), a path to an Ultralytics `.pt` checkpoint, or a path to a
-    /// Darknet `.cfg` (weights beside it).
+    /// Darknet `.cfg` (weights beside it) — see `ModelFile.load`.
     /// `imageSize`: network input size (multiple of 32); nil keeps the model's own.
-    /// `endToEnd`: for YOLO26 heads, false runs the one-to-many branch + NMS instead of the NMS-free one.
-    public init(model: String = ModelRegistry.defaultModel, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+    /// `endToEnd`: for YOLO26 heads, true runs the NMS-free one-to-one branch instead of one-to-many + NMS.
+    public init(model: String = ModelRegistry.defaultModel, execution: ExecutionOptions = ExecutionOptions(),
                 imageSize: Int? = nil, endToEnd: Bool? = nil) throws {
-        let path = FileManager.default.fileExists(atPath: model) ? model : try ModelRegistry.resolve(model)
-        switch (path as NSString).pathExtension.lowercased() {
-        case "cfg":
-            self.model = try DarknetDetectionModel.load(cfgPath: path, inputSize: imageSize)
-        case "pt":
-            self.model = try UltralyticsDetectionModel(path: path, imageSize: imageSize ?? 640, endToEnd: endToEnd)
-        default:
-            throw ModelLoadError(path: path, reason: "unsupported model file type (expected an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it)")
-        }
-        self.threads = threads
+        self.model = try ModelFile.load(model, imageSize: imageSize, endToEnd: endToEnd, options: execution)
+        self.execution = execution
     }
 
-    public init(model: any DetectionModel, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(model: any DetectionModel, execution: ExecutionOptions = ExecutionOptions()) {
         self.model = model
-        self.threads = threads
-    }
-
-    /// Threads for GEMM (OpenBLAS, process-wide) and the project's own kernels.
-    public var threads: Int {
-        didSet { applyThreads() }
-    }
-
-    /// The matrix-multiply backend every convolution uses (OpenBLAS by default).
-    public var gemm: any GEMMBackend = OpenBLASGEMM()
-
-    private func applyThreads() {
-        OpenBLAS.setThreads(max(1, threads))
+        self.execution = execution
     }
 
     public var names: [String] { model.names }
@@ -103,10 +89,10 @@ public final class Detector: @unchecked Sendable {
 
     public func detect(_ image: RGBImage, path: String = "", options: DetectionOptions = DetectionOptions()) -> DetectionResult {
         lock.lock(); defer { lock.unlock() }
-        applyThreads()
         var times = StageTimes()
         let t = DispatchTime.now()
-        let (network, transform) = model.preprocess(image)
+        let network = model.network(for: model.inputShape(imageWidth: image.width, imageHeight: image.height))
+        let transform = model.placeImage(image, into: network.input)
         times.preprocess = milliseconds(since: t)
         return forwardAndPostprocess(network, transform: transform, width: image.width, height: image.height,
                                      path: path, options: options, times: times)
@@ -117,59 +103,40 @@ public final class Detector: @unchecked Sendable {
     /// network input. Thread-safe; takes no lock.
     public func prepare(_ image: RGBImage) -> PreparedImage {
         let t = DispatchTime.now()
-        let placed: (FeatureMap, InputTransform)?
-        if let m = model as? DarknetDetectionModel {
-            let input = FeatureMap(shape: m.network.inputShape)
-            placed = (input, m.model.letterbox ? Preprocess.darknetLetterbox(image, into: input) : Preprocess.stretch(image, into: input))
-        } else if let m = model as? UltralyticsDetectionModel {
-            // The same calls as UltralyticsDetectionModel.preprocess, into a tensor of the network's input shape.
-            let g = Preprocess.ultralyticsLetterboxGeometry(width: image.width, height: image.height, imageSize: m.imageSize,
-                                                            stride: m.model.strides.max() ?? 32)
-            let input = FeatureMap(shape: TensorShape(channels: 3, height: g.inputHeight, width: g.inputWidth))
-            placed = (input, Preprocess.ultralyticsLetterbox(image, into: input, imageSize: m.imageSize))
-        } else {
-            placed = nil  // another DetectionModel: it preprocesses in stage 2
-        }
-        return PreparedImage(width: image.width, height: image.height, input: placed?.0, transform: placed?.1,
-                             image: placed == nil ? image : nil, preprocessMilliseconds: milliseconds(since: t))
+        let input = FeatureMap(shape: model.inputShape(imageWidth: image.width, imageHeight: image.height))
+        let transform = model.placeImage(image, into: input)
+        return PreparedImage(width: image.width, height: image.height, input: input, transform: transform,
+                             preprocessMilliseconds: milliseconds(since: t))
     }
 
     /// Stage 2: copies the prepared tensor into the network input, runs the network and postprocesses.
     /// Gives the same result as `detect(image)` on the image `prepared` came from.
     public func detect(_ prepared: PreparedImage, path: String = "", options: DetectionOptions = DetectionOptions()) -> DetectionResult {
         lock.lock(); defer { lock.unlock() }
-        applyThreads()
         var times = StageTimes()
         let t = DispatchTime.now()
-        let network: Network, transform: InputTransform
-        if let input = prepared.input, let placed = prepared.transform {
-            if let m = model as? UltralyticsDetectionModel {
-                network = m.network(height: input.shape.height, width: input.shape.width)
-            } else {
-                network = (model as! DarknetDetectionModel).network
-            }
-            precondition(network.input.shape == input.shape, "Detector: prepared input does not match the network")
-            network.input.pointer.update(from: input.pointer, count: input.shape.count)
-            transform = placed
-        } else {
-            (network, transform) = model.preprocess(prepared.image!)
-        }
+        let network = model.network(for: prepared.input.shape)
+        network.input.pointer.update(from: prepared.input.pointer, count: prepared.input.shape.count)
         times.preprocess = prepared.preprocessMilliseconds + milliseconds(since: t)
-        return forwardAndPostprocess(network, transform: transform, width: prepared.width, height: prepared.height,
+        return forwardAndPostprocess(network, transform: prepared.transform, width: prepared.width, height: prepared.height,
                                      path: path, options: options, times: times)
+    }
+
+    /// The network that runs `image` (for profiling: `yolo bench` times its layers). Takes the lock.
+    public func network(for image: RGBImage) -> Network {
+        lock.lock(); defer { lock.unlock() }
+        return model.network(for: model.inputShape(imageWidth: image.width, imageHeight: image.height))
     }
 
     /// Forward pass, candidate filtering, NMS and mapping back to image pixels (caller holds the lock).
     private func forwardAndPostprocess(_ network: Network, transform: InputTransform, width: Int, height: Int,
                                        path: String, options: DetectionOptions, times: StageTimes) -> DetectionResult {
         var times = times
-        network.threads = max(1, threads)
-        network.gemm = gemm
         var t = DispatchTime.now()
-        network.forward()
+        network.forward(execution)
         times.forward = milliseconds(since: t)
         t = DispatchTime.now()
-        var candidates = model.candidates(from: network, confidence: options.confidence)
+        var candidates = model.candidates(from: network, confidence: options.confidence, multiLabel: options.multiLabel)
         if let keep = options.classes { candidates.removeAll { !keep.contains($0.classIndex) } }
         var boxes = model.usesNMS
             ? nonMaxSuppression(candidates, iouThreshold: options.iou ?? model.defaultIoU, maxDetections: options.maxDetections, agnostic: options.agnostic)
@@ -186,9 +153,8 @@ public struct PreparedImage: @unchecked Sendable {
     /// The original image's size.
     public let width: Int
     public let height: Int
-    let input: FeatureMap?
-    let transform: InputTransform?
-    let image: RGBImage?
+    let input: FeatureMap
+    let transform: InputTransform
     public let preprocessMilliseconds: Double
 }
 

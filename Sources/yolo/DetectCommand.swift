@@ -25,8 +25,8 @@ struct DetectCommand: ParsableCommand {
 
     // MARK: Model and thresholds
 
-    @Option(help: "Model name (see `yolo models`), an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it.")
-    var model: String = ModelRegistry.defaultModel
+    @OptionGroup(title: "Model")
+    var modelOptions: ModelOptions
 
     @Option(help: "Confidence threshold (0…1).")
     var conf: Float = 0.25
@@ -36,12 +36,6 @@ struct DetectCommand: ParsableCommand {
 
     @Flag(name: .customLong("agnostic-nms"), help: "Class-agnostic NMS (one box per place, whatever the class).")
     var agnosticNMS = false
-
-    @Flag(help: "YOLO26: run the one-to-many head with NMS (Ultralytics 8.4's default) instead of the NMS-free one-to-one head.")
-    var nms = false
-
-    @Option(help: "Network input size in pixels (multiple of 32); default: the cfg's size for Darknet, 640 for Ultralytics.")
-    var imgsz: Int?
 
     @Option(help: "Keep only these class indices, comma-separated (e.g. 0,2,5).")
     var classes: String?
@@ -104,35 +98,23 @@ struct DetectCommand: ParsableCommand {
 
     // MARK: Resources
 
-    @Option(help: "Threads for the network, shared by the --batch copies (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
     @Option(help: "Images in the network at once, each on its own copy of the network with threads/batch threads.")
     var batch: Int = 1
 
     @Option(name: .customLong("decode-threads"), help: "Threads decoding and resizing the next images (and writing image files) while the network runs; 0: no read-ahead.")
     var decodeThreads: Int = 1
 
-    func validate() throws {
-        do {
-            try check()
-        } catch let error as ValidationError {
-            printError("Error: \(error.message)\n" + YOLOCommand.usageString(for: DetectCommand.self)
-                       + "\n  See 'yolo detect --help' for more information.")
-            throw ExitCode(2)
-        }
-    }
+    var threads: Int { modelOptions.threads }
 
-    private func check() throws {
+    func validate() throws {
+        if modelOptions.backend == .both { throw ValidationError("--backend both is for `yolo bench`; detect runs one backend: blas or swift") }
         guard (0...1).contains(conf) else { throw ValidationError("--conf must be between 0 and 1 (got \(conf))") }
         if let iou, !(0...1).contains(iou) { throw ValidationError("--iou must be between 0 and 1 (got \(iou))") }
         guard maxDet > 0 else { throw ValidationError("--max-det must be positive (got \(maxDet))") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive (got \(maxPixels))") }
-        guard threads > 0 else { throw ValidationError("--threads must be positive (got \(threads))") }
         guard batch > 0 else { throw ValidationError("--batch must be positive (got \(batch))") }
         guard decodeThreads >= 0 else { throw ValidationError("--decode-threads must be 0 or more (got \(decodeThreads))") }
         guard progressInterval > 0 else { throw ValidationError("--progress-interval must be positive (got \(progressInterval))") }
-        if let imgsz, imgsz < 32 || imgsz > 8192 { throw ValidationError("--imgsz must be between 32 and 8192 (got \(imgsz))") }
         if let shard { do { _ = try BatchShard(parsing: shard) } catch { throw ValidationError("\(error)") } }
         if saveConf && !saveTXT { throw ValidationError("--save-conf adds a column to --save-txt files: add --save-txt") }
         if (existOK || resume) && !saves { throw ValidationError("--\(resume ? "resume" : "exist-ok") applies to saved results: add --save-dir or a --save-* option") }
@@ -161,13 +143,14 @@ struct DetectCommand: ParsableCommand {
     var saves: Bool { outputs.any || saveDir != nil }
 
     func run() throws {
-        let imageSize = roundedImageSize()
+        let imageSize = modelOptions.roundedImageSize()
+        let backend = modelOptions.backend?.kinds.first ?? .blas
         func load(_ threads: Int) throws -> Detector {
-            try Detector(model: model, threads: threads, imageSize: imageSize, endToEnd: nms ? false : nil)
+            try modelOptions.detector(backend: backend, threads: threads, imageSize: imageSize)
         }
         let detector: Detector
         do {
-            detector = try load(threads)
+            detector = try load(max(1, threads / batch))  // each of the --batch copies gets its share
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)
@@ -190,8 +173,9 @@ struct DetectCommand: ParsableCommand {
         job.decodeThreads = decodeThreads
         job.progressInterval = progressInterval
         job.maxPixels = maxPixels
+        let model = modelOptions.model
         job.modelSettings = ["model": FileManager.default.fileExists(atPath: model) ? URL(fileURLWithPath: model).standardizedFileURL.path : model,
-                             "imgsz": imageSize.map(String.init) ?? "model default", "nms": "\(nms)"]
+                             "imgsz": imageSize.map(String.init) ?? "model default", "end2end": "\(modelOptions.end2end)"]
         // Progress and summary on standard error: always when saving (unless --quiet); when printing results,
         // only on a terminal while the results go elsewhere.
         let stdoutIsTerminal = isatty(1) != 0, stderrIsTerminal = isatty(2) != 0
@@ -247,14 +231,6 @@ struct DetectCommand: ParsableCommand {
             source.resume()
             return source
         }
-    }
-
-    /// Ultralytics rounds an --imgsz that is not a multiple of the stride up, with a warning.
-    func roundedImageSize() -> Int? {
-        guard let imgsz else { return nil }
-        let rounded = (imgsz + 31) / 32 * 32
-        if rounded != imgsz { printError("warning: --imgsz \(imgsz) must be a multiple of 32, using \(rounded)") }
-        return rounded
     }
 
     func printText(_ r: DetectionResult) {

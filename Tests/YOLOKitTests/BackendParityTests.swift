@@ -7,27 +7,27 @@ import XCTest
 final class BackendParityTests: XCTestCase {
     /// Runs `network` with `gemm` on its current input; returns every node's output.
     func run(_ network: Network, _ gemm: any GEMMBackend) -> [[Float]] {
-        network.gemm = gemm
-        network.threads = 2
-        OpenBLAS.setThreads(2)
-        network.forward()
+        network.forward(gemm: gemm, threads: 2)
         return network.nodes.map { $0.output.buffer.array }
     }
 
     /// Every node's output: |swift − blas| ≤ tolerance · max(1, |blas|).
     func assertSameOutputs(_ network: Network, tolerance: Float, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        let blas = run(network, OpenBLASGEMM())
+        let blas = run(network, OpenBLASGEMM(threads: 2))
         let swift = run(network, SwiftGEMM(threads: 2))
         var worst: Float = 0, worstNode = -1
         for (i, (a, b)) in zip(blas, swift).enumerated() {
-            for (x, y) in zip(a, b) {
-                let err = abs(x - y) / max(1, abs(x))
+            // An Ultralytics Detect head's first 4 rows are box coordinates in input pixels: compared as the PyTorch
+            // goldens compare them (UltralyticsParityTests), to 0.01 px — a coordinate of 0.4 px that the backends
+            // round 6e-4 px apart (yolo11-tiny, random weights) is not a relative error of 1.6e-3.
+            let pixelRows = network.nodes[i].layer.kind == "detect" ? 4 * network.nodes[i].output.shape.width : 0
+            for (j, (x, y)) in zip(a, b).enumerated() {
+                let err = j < pixelRows ? abs(x - y) / 0.01 * tolerance : abs(x - y) / max(1, abs(x))
                 if !(err <= worst) { worst = err.isNaN ? .infinity : err; worstNode = i }
             }
         }
         XCTAssertLessThanOrEqual(worst, tolerance, "\(what): worst relative difference \(worst) at node \(worstNode) (\(worstNode >= 0 ? network.nodes[worstNode].layer.kind : ""))",
                                  file: file, line: line)
-        network.gemm = OpenBLASGEMM()
     }
 
     func testYOLOv3TinySameOutputsAndDetections() throws {
@@ -89,13 +89,12 @@ final class BackendParityTests: XCTestCase {
 
     /// Detector end to end with each backend: same boxes (class, confidence to 1e-4, coordinates to 0.01 px).
     func assertSameDetections(model: String, photos: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let detector = try Detector(model: model, threads: 2)
+        let blasDetector = try Detector(model: model, execution: ExecutionOptions(threads: 2, backend: .blas))
+        let swiftDetector = try Detector(model: model, execution: ExecutionOptions(threads: 2, backend: .swift))
         for photo in photos {
             let path = try TestPaths.requireModel("samples/" + photo)
-            detector.gemm = OpenBLASGEMM()
-            let blas = try detector.detect(imageAt: path).boxes
-            detector.gemm = SwiftGEMM(threads: 2)
-            let swift = try detector.detect(imageAt: path).boxes
+            let blas = try blasDetector.detect(imageAt: path).boxes
+            let swift = try swiftDetector.detect(imageAt: path).boxes
             XCTAssertFalse(blas.isEmpty, "\(model) \(photo): no detections", file: file, line: line)
             XCTAssertEqual(blas.count, swift.count, "\(model) \(photo): number of detections", file: file, line: line)
             for (a, b) in zip(blas, swift) {

@@ -22,7 +22,7 @@ final class BatchPipelineTests: XCTestCase {
     }
 
     func testPreparedDetectionEqualsDirectDetectionDarknet() throws {
-        let detector = try Detector(model: Self.tinyV4, threads: 2)
+        let detector = try Detector(model: Self.tinyV4, execution: ExecutionOptions(threads: 2))
         let options = DetectionOptions(confidence: 0.05, maxDetections: 50)
         for (i, image) in images().enumerated() {
             assertSame(detector.detect(detector.prepare(image), options: options), detector.detect(image, options: options), "image \(i)")
@@ -30,7 +30,7 @@ final class BatchPipelineTests: XCTestCase {
     }
 
     func testPreparedDetectionEqualsDirectDetectionUltralytics() throws {
-        let detector = try Detector(model: Self.yolov8Tiny, threads: 2, imageSize: 160)
+        let detector = try Detector(model: Self.yolov8Tiny, execution: ExecutionOptions(threads: 2), imageSize: 160)
         let options = DetectionOptions(confidence: 0.05, maxDetections: 50)
         for (i, image) in images().enumerated() {
             // Rect letterbox: the prepared tensor's shape depends on the aspect ratio (one network per shape).
@@ -55,7 +55,7 @@ final class BatchPipelineTests: XCTestCase {
         }
         items.append(BatchItem(path: folder + "/missing", relativePath: "missing", failure: "no images here"))
         let options = DetectionOptions(confidence: 0.05, maxDetections: 20)
-        let reference = try Detector(model: Self.tinyV4, threads: 1)
+        let reference = try Detector(model: Self.tinyV4, execution: ExecutionOptions(threads: 1))
         var configuration = BatchPipeline.Configuration()
         configuration.prepareThreads = 2
         configuration.inFlight = 3
@@ -63,7 +63,7 @@ final class BatchPipelineTests: XCTestCase {
         configuration.keepImages = true
         let lock = NSLock()
         var rendered = 0
-        let pipeline = BatchPipeline(items: items, detectors: [try Detector(model: Self.tinyV4, threads: 1), try Detector(model: Self.tinyV4, threads: 1)],
+        let pipeline = BatchPipeline(items: items, detectors: [try Detector(model: Self.tinyV4, execution: ExecutionOptions(threads: 1)), try Detector(model: Self.tinyV4, execution: ExecutionOptions(threads: 1))],
                                      configuration: configuration) { item, result, image in
             XCTAssertEqual(image?.width, result.width)
             if item.relativePath == "5.png" { throw OutputError(path: "x", reason: "disk full") }
@@ -98,7 +98,7 @@ final class BatchPipelineTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try BatchFixture.write(image, to: folder + "/a.png")
         let items = (0..<50).map { _ in BatchItem(path: folder + "/a.png", relativePath: "a.png") }
-        let pipeline = BatchPipeline(items: items, detectors: [try Detector(model: Self.tinyV4, threads: 1)], configuration: .init())
+        let pipeline = BatchPipeline(items: items, detectors: [try Detector(model: Self.tinyV4, execution: ExecutionOptions(threads: 1))], configuration: .init())
         let consumed = pipeline.run { index, _ in if index == 4 { pipeline.cancel() } }
         XCTAssertEqual(consumed, 5)
     }

@@ -11,9 +11,7 @@ final class DarknetParityTests: XCTestCase {
         let shape = model.network.inputShape
         let image = RGBImage(width: shape.width, height: shape.height, pixels: try readBytes(input))
         Preprocess.fill(model.network.input, with: image, x: 0, y: 0, pad: 0)
-        model.network.threads = 2
-        OpenBLAS.setThreads(2)
-        model.network.forward()
+        model.network.forward(ExecutionOptions(threads: 2))
         return model
     }
 
@@ -74,7 +72,7 @@ final class DarknetParityTests: XCTestCase {
     /// Every golden detection matched by one of ours (same class, IoU ≥ 0.95, |Δconfidence| ≤ 0.02), none extra.
     func testDetectionsOnSamplePhotosMatchOpenCV() throws {
         let cfg = try TestPaths.requireModel("yolov3-tiny.cfg")
-        let detector = try Detector(model: cfg, threads: 2)
+        let detector = try Detector(model: cfg, execution: ExecutionOptions(threads: 2))
         for photo in ["bus", "zidane"] {
             let golden = try GoldenDetections(fixture: "yolov3-tiny/detections_\(photo).json")
             let result = try detector.detect(imageAt: TestPaths.model("samples/\(photo).jpg"), options: DetectionOptions(confidence: 0.25, iou: 0.45))

@@ -103,7 +103,7 @@ final class HostileInputTests: TemporaryFolderTestCase {
         }
         // Whole detections with a small Darknet model, stretched and letterboxed.
         for letterbox in [false, true] {
-            let detector = Detector(model: try Self.tinyDarknetModel(letterbox: letterbox), threads: 1)
+            let detector = Detector(model: try Self.tinyDarknetModel(letterbox: letterbox), execution: ExecutionOptions(threads: 1))
             for image in [wide, tall, widest] {
                 let result = detector.detect(image, path: "wide.png", options: DetectionOptions(confidence: 0.01))
                 for d in result.boxes {
@@ -217,15 +217,15 @@ final class HostileInputTests: TemporaryFolderTestCase {
         XCTAssertThrowsError(try DarknetLoader.plan(cfg, inputSize: 8192)) { XCTAssertTrue("\($0)".contains("more than the limit of 8.0 GiB"), "\($0)") }
         let fall = try UltralyticsModel(path: try TestPaths.requireModel("fall-yolov8s.pt"))
         report.append("fall-yolov8s 640 (estimate): \(NetworkBudget.size(floats: fall.estimatedFloats640))")
-        XCTAssertLessThan(fall.estimatedFloats640 * 4, ModelLimits.default.maxNetworkBytes / 4)
+        XCTAssertLessThan(fall.estimatedFloats640 * 4, ModelLimits().maxNetworkBytes / 4)
         print("network memory: " + report.joined(separator: "; "))
     }
 
-    private func build(_ text: String, limits: ModelLimits = .default) throws -> DarknetModel {
+    private func build(_ text: String, limits: ModelLimits = ModelLimits()) throws -> DarknetModel {
         let config = try DarknetConfig.parse(text, path: "test.cfg")
         let plan = try DarknetLoader.plan(config, limits: limits)
         var weights = try DarknetWeights(data: Self.weightsData(floats: plan.parameterCount), path: "test.weights")
-        return try DarknetLoader.build(config, weights: &weights, limits: limits)
+        return try DarknetLoader.build(config, weights: &weights, options: ExecutionOptions(limits: limits))
     }
 
     /// A weights file with the version 0.2 header and `floats` values in [0.5, 1.5).
@@ -290,7 +290,7 @@ final class HostileInputTests: TemporaryFolderTestCase {
     func testHostileUltralyticsValuesAreClearErrors() throws {
         let seed = try readBytes(Self.ultraSeed)
         let good = try checkpoint(fromPickleForm: seed)
-        let detector = try Detector(model: good, threads: 1, imageSize: 64)
+        let detector = try Detector(model: good, execution: ExecutionOptions(threads: 1), imageSize: 64)
         _ = detector.detect(RGBImage(width: 40, height: 30, fill: (90, 120, 150)), path: "x.png")
 
         func withStride(_ value: Float) -> [UInt8] { Array(seed.dropLast(4)) + withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }

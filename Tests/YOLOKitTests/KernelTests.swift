@@ -135,7 +135,7 @@ final class KernelTests: XCTestCase {
             let direct = FeatureMap(shape: layer.outputShape)
             let im2colSpace = FloatBuffer(count: t.c * 9 * layer.outputShape.planeSize)
             func convolution(output: FeatureMap, workspace: FloatBuffer, winograd: WinogradWeights?) -> ConvolutionGEMM {
-                ConvolutionGEMM(input: input.pointer, inputShape: shape, outputShape: layer.outputShape, size: 3, stride: 1, pad: 1, groups: 1,
+                ConvolutionGEMM(input: input.pointer, geometry: layer.geometry,
                                 weights: layer.weights.pointer, bias: layer.bias.pointer, activation: t.act, output: output.pointer,
                                 workspace: workspace.pointer, threads: 2, winograd: winograd)
             }

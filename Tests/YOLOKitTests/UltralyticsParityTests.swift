@@ -10,9 +10,7 @@ final class UltralyticsParityTests: XCTestCase {
         let image = try ImageDecoder.decode(contentsOf: inputPNG)
         let network = try model.makeNetwork(height: image.height, width: image.width)
         Preprocess.fill(network.input, with: image, x: 0, y: 0, pad: 0)
-        network.threads = 2
-        OpenBLAS.setThreads(2)
-        network.forward()
+        network.forward(ExecutionOptions(threads: 2))
         return network.outputs[0]
     }
 
@@ -37,14 +35,14 @@ final class UltralyticsParityTests: XCTestCase {
 
     /// YOLO26's NMS-free output: the top-k (box, score, class) rows Ultralytics returns.
     func testYOLO26TopKMatchesPyTorch() throws {
-        let detector = try UltralyticsDetectionModel(path: TestPaths.fixture("ultralytics/yolo26-tiny.pt"), imageSize: 320)
+        let detector = try UltralyticsDetectionModel(path: TestPaths.fixture("ultralytics/yolo26-tiny.pt"), imageSize: 320, endToEnd: true)
         XCTAssertTrue(detector.model.endToEnd)
         XCTAssertFalse(detector.usesNMS)
         let image = try ImageDecoder.decode(contentsOf: TestPaths.fixture("ultralytics/input_256x320.png"))
         let network = try detector.model.makeNetwork(height: image.height, width: image.width)
         Preprocess.fill(network.input, with: image, x: 0, y: 0, pad: 0)
         network.forward()
-        let ours = detector.candidates(from: network, confidence: -1)
+        let ours = detector.candidates(from: network, confidence: -1, multiLabel: false)
         let golden = try readFloats(TestPaths.fixture("ultralytics/yolo26-tiny_out.f32"))  // [k, 6]: x1 y1 x2 y2 score class
         XCTAssertEqual(ours.count, golden.count / 6)
         for (i, d) in ours.enumerated() {
@@ -84,7 +82,7 @@ final class UltralyticsParityTests: XCTestCase {
 
     /// Every Ultralytics detection matched by one of ours (same class, IoU ≥ 0.95, |Δconfidence| ≤ 0.02), none extra.
     func testFallCheckpointDetectionsMatchUltralytics() throws {
-        let detector = try Detector(model: try TestPaths.requireModel("fall-yolov8s.pt"), threads: 2)
+        let detector = try Detector(model: try TestPaths.requireModel("fall-yolov8s.pt"), execution: ExecutionOptions(threads: 2))
         for photo in ["bus", "zidane"] {
             let golden = try GoldenDetections(fixture: "ultralytics/fall_detections_\(photo).json")
             let result = try detector.detect(imageAt: TestPaths.model("samples/\(photo).jpg"), options: DetectionOptions(confidence: 0.25, iou: 0.7))

@@ -165,9 +165,9 @@ public final class BatchJob {
         }
 
         // Threads: `batch` network workers share `threads` for their GEMMs; decoding runs beside them.
+        // `detector` is used as the first worker when it already has that many threads (the CLI loads it so).
         let perNetwork = max(1, c.threads / c.batch)
-        detector.threads = perNetwork
-        var detectors = [detector]
+        var detectors = [detector.execution.threads == perNetwork ? detector : try makeDetector(perNetwork)]
         for _ in 1..<max(1, min(c.batch, items.count)) { detectors.append(try makeDetector(perNetwork)) }
         var pipeline = BatchPipeline.Configuration()
         let decoders = c.decodeThreads ?? 1

@@ -5,6 +5,8 @@ import COpenBLAS
 /// Two implementations: `OpenBLASGEMM` (OpenBLAS through the C shim) and `SwiftGEMM` (pure Swift).
 public protocol GEMMBackend: Sendable {
     var name: String { get }
+    /// Implementation detail worth reporting next to `name` (the Swift GEMM's micro-kernel), or nil.
+    var detail: String? { get }
     func sgemm(m: Int, n: Int, k: Int, alpha: Float,
                a: UnsafePointer<Float>, lda: Int,
                b: UnsafePointer<Float>, ldb: Int,
@@ -22,6 +24,8 @@ public protocol GEMMBackend: Sendable {
 }
 
 extension GEMMBackend {
+    public var detail: String? { nil }
+
     public func sgemmTransposingA(m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int,
@@ -41,44 +45,35 @@ extension GEMMBackend {
 /// output_g[Cout/g, outH·outW] = weights_g[Cout/g, Cin/g·k·k] × im2col(input_g) + bias, then the activation.
 public struct ConvolutionGEMM {
     public let input: UnsafePointer<Float>
-    public let inputShape: TensorShape
-    public let outputShape: TensorShape
-    public let size: Int
-    public let stride: Int
-    public let pad: Int
-    public let groups: Int
+    public let geometry: ConvolutionGeometry
     public let weights: UnsafePointer<Float>
     public let bias: UnsafePointer<Float>?
     public let activation: Activation
     public let output: UnsafeMutablePointer<Float>
-    /// Scratch of at least `workspaceSize` floats (used by the unfused path).
+    /// Scratch of at least `geometry.workspaceSize(winograd:)` floats.
     public let workspace: UnsafeMutablePointer<Float>
     public let threads: Int
     /// Set for 3×3 stride-1 convolutions that run as Winograd (`runWinograd`): the transformed filters.
     public let winograd: WinogradWeights?
 
-    public init(input: UnsafePointer<Float>, inputShape: TensorShape, outputShape: TensorShape, size: Int, stride: Int, pad: Int,
-                groups: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, activation: Activation,
-                output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>, threads: Int,
+    public init(input: UnsafePointer<Float>, geometry: ConvolutionGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                activation: Activation, output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>, threads: Int,
                 winograd: WinogradWeights? = nil) {
-        self.input = input; self.inputShape = inputShape; self.outputShape = outputShape
-        self.size = size; self.stride = stride; self.pad = pad; self.groups = groups
+        self.input = input; self.geometry = geometry
         self.weights = weights; self.bias = bias; self.activation = activation
         self.output = output; self.workspace = workspace; self.threads = threads
         self.winograd = winograd
     }
 
-    /// A 1×1 stride-1 unpadded conv reads its input directly as the GEMM's B matrix.
-    public var needsIm2col: Bool { !(size == 1 && stride == 1 && pad == 0) }
-    /// The GEMM of one group: M = Cout/groups, N = outH·outW, K = Cin/groups·k·k.
-    public var gemmShape: (m: Int, n: Int, k: Int) {
-        (outputShape.channels / groups, outputShape.planeSize, inputShape.channels / groups * size * size)
-    }
-    /// Floats of scratch the unfused path needs (one group's im2col matrix), or the Winograd path.
-    public var workspaceSize: Int {
-        winograd.map { Winograd.workspaceSize($0.tile, inputShape: inputShape, outputShape: outputShape) }
-            ?? (needsIm2col ? gemmShape.k * gemmShape.n : 0)
-    }
+    public var inputShape: TensorShape { geometry.inputShape }
+    public var outputShape: TensorShape { geometry.outputShape }
+    public var size: Int { geometry.size }
+    public var stride: Int { geometry.stride }
+    public var pad: Int { geometry.pad }
+    public var groups: Int { geometry.groups }
+    public var needsIm2col: Bool { geometry.needsIm2col }
+    public var gemmShape: (m: Int, n: Int, k: Int) { geometry.gemmShape }
+    public var workspaceSize: Int { geometry.workspaceSize(winograd: winograd?.tile) }
 
     /// im2col into the workspace, `gemm.sgemm` per group, then bias + activation over the output.
     public func runUnfused(_ gemm: any GEMMBackend) {
@@ -100,20 +95,26 @@ public struct ConvolutionGEMM {
     }
 }
 
-/// OpenBLAS `cblas_sgemm`. OpenBLAS's own thread pool is kept at one thread; a call is split over
-/// `OpenBLAS.threads` of our threads instead (along N, or along M when N is the smaller side), each running a
-/// single-threaded `cblas_sgemm` on its slice. Reason: after each call OpenBLAS's idle workers spin (yielding)
-/// for about 2^28 cycles, taking a core from the Winograd transforms and activations that run between GEMMs;
-/// measured on the 2-core VM: see README "Performance".
+/// OpenBLAS `cblas_sgemm`. OpenBLAS's own thread pool is kept at one thread; a call is split over `threads` of
+/// our threads instead (along N, or along M when N is the smaller side), each running a single-threaded
+/// `cblas_sgemm` on its slice. Reason: after each call OpenBLAS's idle workers spin (yielding) for about 2^28
+/// cycles, taking a core from the Winograd transforms and activations that run between GEMMs; measured on the
+/// 2-core VM: see README "Performance".
 public struct OpenBLASGEMM: GEMMBackend {
-    public init() {}
+    public let threads: Int
+
+    public init(threads: Int = 1) {
+        self.threads = max(1, threads)
+        OpenBLAS.pinOwnPoolToOneThread()
+    }
+
     public var name: String { "blas" }
 
     public func sgemm(m: Int, n: Int, k: Int, alpha: Float,
                       a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        OpenBLAS.split(m: m, n: n, k: k) { rows, cols in
+        OpenBLAS.split(m: m, n: n, k: k, threads: threads) { rows, cols in
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(cols.count), Int32(k),
                         alpha, a + rows.lowerBound * lda, Int32(lda), b + cols.lowerBound, Int32(ldb),
                         beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
@@ -124,7 +125,7 @@ public struct OpenBLASGEMM: GEMMBackend {
                       a: UnsafePointer<Float>, lda: Int,
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        OpenBLAS.split(m: m, n: n, k: k) { rows, cols in
+        OpenBLAS.split(m: m, n: n, k: k, threads: threads) { rows, cols in
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows.count), Int32(cols.count), Int32(k),
                         alpha, a + rows.lowerBound, Int32(lda), b + cols.lowerBound, Int32(ldb),
                         beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
@@ -133,23 +134,16 @@ public struct OpenBLASGEMM: GEMMBackend {
 }
 
 public enum OpenBLAS {
-    nonisolated(unsafe) private static var requested = 1
-    /// OpenBLAS starts with one worker per core; pinned to one before the first GEMM.
+    /// OpenBLAS starts with one worker per core; pinned to one before the first GEMM, once per process (the only
+    /// process-wide setting left: every `OpenBLASGEMM` splits its calls over its own threads).
     private static let pinnedToOneThread: Void = openblas_set_num_threads(1)
-
-    /// Sets the number of threads every later GEMM in this process is split over (OpenBLASGEMM) or runs on
-    /// (SwiftGEMM without its own count). OpenBLAS itself stays single-threaded (see `OpenBLASGEMM`).
-    public static func setThreads(_ n: Int) {
-        requested = max(1, n)
-        _ = pinnedToOneThread
-    }
-    public static var threads: Int { requested }
+    static func pinOwnPoolToOneThread() { _ = pinnedToOneThread }
 
     /// Runs `body(rows, cols)` on `threads` disjoint slices of the M × N output (contiguous columns in multiples
     /// of 16, or rows when N is small); inline when one thread or when the product is small (< 2 MFLOP).
-    static func split(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
+    static func split(m: Int, n: Int, k: Int, threads: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
         _ = pinnedToOneThread
-        let workers = min(requested, max(1, 2 * m * n * k / 2_000_000))
+        let workers = min(threads, max(1, 2 * m * n * k / 2_000_000))
         guard workers > 1, m > 0, n > 0 else { return body(0..<m, 0..<n) }
         if n >= 16 * workers && n >= m {
             let blocks = (n + 15) / 16

@@ -18,7 +18,7 @@ import Foundation
 /// The micro-kernel shape must fit the register file: 8×32 (16 zmm accumulators) for AVX-512, 6×16
 /// (12 ymm accumulators) for AVX2. Swift cannot ask at compile time which vector ISA the build targets, so
 /// `SwiftGEMM.Kernel.automatic` times both once per process (`chooseKernel`): a build for a CPU without
-/// AVX-512 never runs the spilling kernel. `YOLO_SWIFT_GEMM_KERNEL=8x32|6x16` forces one.
+/// AVX-512 never runs the spilling kernel. `ExecutionOptions.swiftKernel` (the CLI: `YOLO_SWIFT_GEMM_KERNEL=8x32|6x16`) forces one.
 public struct SwiftGEMM: GEMMBackend {
     public enum Kernel: String, Sendable, CaseIterable {
         /// 8 rows × 32 columns: 16 accumulators of 16 floats (AVX-512: zmm0–31).
@@ -31,20 +31,21 @@ public struct SwiftGEMM: GEMMBackend {
         var nr: Int { self == .k6x16 ? 16 : 32 }
     }
 
-    /// nil: follow the process-wide GEMM thread count (`OpenBLAS.setThreads`, which `Detector` sets).
-    public var threads: Int?
+    /// Threads each call is split over.
+    public var threads: Int
     public let kernel: Kernel
     /// Whether `convolution` packs B from the input (implicit im2col) and applies bias + activation per tile;
     /// false runs the protocol's default (im2col, `sgemm`, separate activation pass), for comparison.
     public var fusesConvolution: Bool
 
-    public init(threads: Int? = nil, kernel: Kernel = .automatic, fusesConvolution: Bool = true) {
-        self.threads = threads
+    public init(threads: Int = 1, kernel: Kernel = .automatic, fusesConvolution: Bool = true) {
+        self.threads = max(1, threads)
         self.kernel = kernel == .automatic ? SwiftGEMM.automaticKernel : kernel
         self.fusesConvolution = fusesConvolution
     }
 
     public var name: String { "swift" }
+    public var detail: String? { kernel.rawValue }
 
     /// The kernel `.automatic` resolves to on this machine and build.
     public static let automaticKernel: Kernel = chooseKernel()
@@ -105,7 +106,7 @@ public struct SwiftGEMM: GEMMBackend {
         let (m, n, k) = (problem.m, problem.n, problem.k)
         let mr = kernel.mr, nr = kernel.nr
         let mPanels = (m + mr - 1) / mr, nPanels = (n + nr - 1) / nr
-        var workers = max(1, threads ?? OpenBLAS.threads)
+        var workers = threads
         if 2 * m * n * k < 4_000_000 { workers = 1 }  // below ~20 µs of work, threads cost more than they give
         // Split along N when re-packing A in every thread costs less than re-packing B (M < N), as long as
         // every thread still gets a few panels; else along M.
@@ -616,14 +617,11 @@ private func kernel6x8(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<
 // MARK: - Kernel choice
 
 extension SwiftGEMM {
-    /// `YOLO_SWIFT_GEMM_KERNEL` if set, else timed on an L1-resident tile (about 2 ms, once per process): 8×32
+    /// Timed on an L1-resident tile (about 2 ms, once per process): 8×32
     /// unless 6×16 is clearly faster. A kernel that does not fit the register file the build targets spills
     /// and loses by 2× or more (measured on Zen 4: both 117 GFLOP/s per core with AVX-512; 48 vs 117 with
     /// `-target-cpu haswell`), so noise cannot flip the choice where it matters.
     static func chooseKernel() -> Kernel {
-        if let forced = ProcessInfo.processInfo.environment["YOLO_SWIFT_GEMM_KERNEL"], let k = Kernel(rawValue: forced), k != .automatic {
-            return k
-        }
         let depth = 256
         let a = UnsafeMutablePointer<Float>.allocate(capacity: 8 * depth), b = UnsafeMutablePointer<Float>.allocate(capacity: 32 * depth)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: 8 * 32)

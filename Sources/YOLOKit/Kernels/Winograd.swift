@@ -11,8 +11,9 @@ import Foundation
 ///   up to 8 (points 0, ±1, ±2, ∞) and its products cancel more, so rounding errors grow about 10× (KernelTests:
 ///   1.7e-4 against F(2×2)'s 1.6e-5, relative to max(1, |y|), with 256 input channels).
 ///
-/// Used where it measured faster on Zen 4 (`Winograd.tile`); `YOLO_WINOGRAD=0` turns it off, `=2` / `=4` force
-/// F(2×2) / F(4×4) wherever Winograd applies (for measuring).
+/// Used where it measured faster on Zen 4 (`Winograd.tile`, `WinogradPolicy.measured`); a network built with
+/// another `ExecutionOptions.winograd` turns it off or forces one tile size wherever Winograd applies (for
+/// measuring and testing; the CLI reads `YOLO_WINOGRAD=0|2|4`).
 public enum WinogradTile: Sendable, Hashable {
     case f2x2, f4x4
 
@@ -35,20 +36,32 @@ public enum WinogradTile: Sendable, Hashable {
     }
 }
 
-public enum Winograd {
-    /// `YOLO_WINOGRAD`: "0" off, "2" F(2×2) only, "4" F(4×4) wherever Winograd applies; unset: by measured rule.
-    static let setting = ProcessInfo.processInfo.environment["YOLO_WINOGRAD"]
+/// Which 3×3 convolutions of a network run as Winograd (chosen when the network is built).
+public enum WinogradPolicy: String, Sendable, CaseIterable {
+    /// im2col + GEMM everywhere.
+    case off
+    /// F(2×2, 3×3) wherever Winograd applies.
+    case f2x2
+    /// F(4×4, 3×3) wherever Winograd applies.
+    case f4x4
+    /// Where it measured faster, and the tile size that measured faster (`Winograd.tile`): the default.
+    case measured
+}
 
+public enum Winograd {
     /// The tile size to run a conv with, or nil for im2col + GEMM: 3×3 stride-1 "same" convolutions with enough
-    /// channels and a large enough map (measured), F(4×4) where it measured faster (`WinogradF43.isWorthwhile`).
-    public static func tile(inputShape: TensorShape, outputShape: TensorShape, size: Int, stride: Int, pad: Int, groups: Int) -> WinogradTile? {
-        guard setting != "0", size == 3, stride == 1, pad == 1, groups == 1,
+    /// channels and a large enough map (measured), F(4×4) where it measured faster (`WinogradF43.isWorthwhile`)
+    /// unless `policy` says otherwise.
+    public static func tile(_ geometry: ConvolutionGeometry, policy: WinogradPolicy) -> WinogradTile? {
+        let (inputShape, outputShape) = (geometry.inputShape, geometry.outputShape)
+        guard policy != .off, geometry.size == 3, geometry.stride == 1, geometry.pad == 1, geometry.groups == 1,
               inputShape.channels >= minChannels, outputShape.channels >= minChannels,
               outputShape.height >= 8, outputShape.width >= 8 else { return nil }
-        switch setting {
-        case "2": return .f2x2
-        case "4": return .f4x4
-        default: return WinogradF43.isWorthwhile(inChannels: inputShape.channels, outputShape: outputShape) ? .f4x4 : .f2x2
+        switch policy {
+        case .off: return nil
+        case .f2x2: return .f2x2
+        case .f4x4: return .f4x4
+        case .measured: return WinogradF43.isWorthwhile(inChannels: inputShape.channels, outputShape: outputShape) ? .f4x4 : .f2x2
         }
     }
     static let minChannels = 32

@@ -2,64 +2,46 @@
 /// Weights: [Cout, Cin/groups · k · k]. Per group: output[Cout/g, outH·outW] = W_g × im2col(input_g).
 public final class ConvolutionLayer: NetworkLayer {
     public let kind = "conv"
-    public let inputShape: TensorShape
-    public let outputShape: TensorShape
-    public let filters: Int
-    public let size: Int
-    public let stride: Int
-    public let pad: Int
-    public let groups: Int
+    public let geometry: ConvolutionGeometry
     public let activation: Activation
     public let weights: FloatBuffer  // [filters, inputShape.channels / groups * size * size]
     public let bias: FloatBuffer     // [filters]
-    /// Transformed filters when this layer runs as Winograd F(2×2, 3×3) or F(4×4, 3×3) (3×3 stride-1 with enough channels).
+    /// Transformed filters when this layer runs as Winograd F(2×2, 3×3) or F(4×4, 3×3) (3×3 stride-1 with enough
+    /// channels, as `winograd` policy decides when the layer is built).
     public let winograd: WinogradWeights?
 
     public init(inputShape: TensorShape, filters: Int, size: Int, stride: Int, pad: Int, groups: Int,
-                activation: Activation, weights: FloatBuffer, bias: FloatBuffer) {
+                activation: Activation, weights: FloatBuffer, bias: FloatBuffer, winograd policy: WinogradPolicy = .measured) {
         precondition(groups >= 1 && inputShape.channels % groups == 0 && filters % groups == 0)
-        precondition(weights.count == filters * inputShape.channels / groups * size * size && bias.count == filters)
-        self.inputShape = inputShape
-        self.filters = filters
-        self.size = size
-        self.stride = stride
-        self.pad = pad
-        self.groups = groups
+        let geometry = ConvolutionGeometry(inputShape: inputShape, filters: filters, size: size, stride: stride, pad: pad, groups: groups)
+        precondition(weights.count == geometry.weightCount && bias.count == filters)
+        self.geometry = geometry
         self.activation = activation
         self.weights = weights
         self.bias = bias
-        outputShape = TensorShape(channels: filters,
-                                  height: ConvolutionLayer.outputSize(inputShape.height, size: size, stride: stride, pad: pad),
-                                  width: ConvolutionLayer.outputSize(inputShape.width, size: size, stride: stride, pad: pad))
-        let inputChannels = inputShape.channels, outputShape = outputShape
-        winograd = Winograd.tile(inputShape: inputShape, outputShape: outputShape, size: size, stride: stride, pad: pad, groups: groups)
-            .map { tile in
-                WinogradWeights.shared(for: weights, tile: tile, outChannels: filters, inChannels: inputChannels,
-                                       transposed: Winograd.prefersTransposed(tile, inChannels: inputChannels, outputShape: outputShape))
-            }
+        winograd = Winograd.tile(geometry, policy: policy).map { tile in
+            WinogradWeights.shared(for: weights, tile: tile, outChannels: filters, inChannels: inputShape.channels,
+                                   transposed: Winograd.prefersTransposed(tile, inChannels: inputShape.channels, outputShape: geometry.outputShape))
+        }
     }
 
-    static func outputSize(_ n: Int, size: Int, stride: Int, pad: Int) -> Int { (n + 2 * pad - size) / stride + 1 }
-
-    /// A 1×1 stride-1 unpadded conv reads its input directly as the GEMM's B matrix.
-    var needsIm2col: Bool { !(size == 1 && stride == 1 && pad == 0) }
-    var groupInputChannels: Int { inputShape.channels / groups }
-    var columnRows: Int { groupInputChannels * size * size }  // K of the GEMM
-
-    public var workspaceSize: Int {
-        winograd.map { Winograd.workspaceSize($0.tile, inputShape: inputShape, outputShape: outputShape) }
-            ?? (needsIm2col ? columnRows * outputShape.planeSize : 0)
-    }
-    public var macs: Int { filters * columnRows * outputShape.planeSize }
-
+    public var inputShape: TensorShape { geometry.inputShape }
+    public var outputShape: TensorShape { geometry.outputShape }
+    public var filters: Int { geometry.filters }
+    public var size: Int { geometry.size }
+    public var stride: Int { geometry.stride }
+    public var pad: Int { geometry.pad }
+    public var groups: Int { geometry.groups }
+    public var workspaceSize: Int { geometry.workspaceSize(winograd: winograd?.tile) }
+    public var macs: Int { geometry.macs }
+    public var parameterCount: Int { weights.count + bias.count }
     /// The GEMM shape of one group: M = Cout/groups, N = outH·outW, K = Cin/groups·k·k.
-    public var gemmShape: (m: Int, n: Int, k: Int) { (filters / groups, outputShape.planeSize, columnRows) }
+    public var gemmShape: (m: Int, n: Int, k: Int) { geometry.gemmShape }
 
     public func forward(_ inputs: [FeatureMap], into output: FeatureMap, context: ExecutionContext) {
         // im2col + GEMM per group + bias/activation; the backend may fuse them (see GEMMBackend.convolution).
         context.gemm.convolution(ConvolutionGEMM(
-            input: inputs[0].pointer, inputShape: inputShape, outputShape: outputShape, size: size, stride: stride, pad: pad,
-            groups: groups, weights: weights.pointer, bias: bias.pointer, activation: activation,
+            input: inputs[0].pointer, geometry: geometry, weights: weights.pointer, bias: bias.pointer, activation: activation,
             output: output.pointer, workspace: context.workspace.pointer, threads: context.threads, winograd: winograd))
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// channels are tx, ty, tw, th, objectness, C class logits. `forward` applies the logistic to tx, ty,
 /// objectness and classes (w, h stay raw; with `newCoords` the conv already applied it, so nothing is done).
 /// `decode` turns the activated map into boxes in network-input pixels.
-public final class YOLOLayer: NetworkLayer {
+public final class YOLOLayer: NetworkLayer, DetectionHead {
     public let kind = "yolo"
     public let outputShape: TensorShape
     public let classes: Int
@@ -63,10 +63,10 @@ public final class YOLOLayer: NetworkLayer {
     }
 
     /// Boxes whose objectness·class probability exceeds `threshold`, one candidate per (cell, anchor, class)
-    /// like Darknet (multi-label). Box coordinates are network-input pixels.
-    public func decode(_ output: FeatureMap, threshold: Float) -> [(classIndex: Int, confidence: Float, box: Box)] {
+    /// like Darknet: always multi-label. Box coordinates are network-input pixels.
+    public func candidates(_ output: FeatureMap, confidence threshold: Float, multiLabel: Bool) -> [HeadCandidate] {
         let netW = Float(networkWidth), netH = Float(networkHeight)
-        var found: [(classIndex: Int, confidence: Float, box: Box)] = []
+        var found: [HeadCandidate] = []
         for a in 0..<anchors.count {
             for y in 0..<outputShape.height {
                 for x in 0..<outputShape.width {
@@ -75,7 +75,7 @@ public final class YOLOLayer: NetworkLayer {
                     let box = Box(cx: p.cx * netW, cy: p.cy * netH, w: p.w * netW, h: p.h * netH)
                     for c in 0..<classes {
                         let score = p.objectness * classProbability(output, anchor: a, x: x, y: y, class: c)
-                        if score > threshold { found.append((c, score, box)) }
+                        if score > threshold { found.append(HeadCandidate(classIndex: c, confidence: score, box: box)) }
                     }
                 }
             }

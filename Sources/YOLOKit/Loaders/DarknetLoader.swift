@@ -46,12 +46,13 @@ public enum DarknetLoader {
 
     /// Loads `cfgPath` and `weightsPath` (default: the cfg's path with extension .weights).
     /// `inputSize` overrides the cfg's width and height (Darknet models run at any multiple of 32).
+    /// `options`: the limits the files are checked against and the Winograd policy the convolutions are built with.
     public static func load(cfgPath: String, weightsPath: String? = nil, inputSize: Int? = nil,
-                            limits: ModelLimits = .default) throws -> DarknetModel {
+                            options: ExecutionOptions = ExecutionOptions()) throws -> DarknetModel {
         let config = try DarknetConfig.load(path: cfgPath)
         let weightsPath = weightsPath ?? (cfgPath as NSString).deletingPathExtension + ".weights"
         var weights = try DarknetWeights(path: weightsPath)
-        return try build(config, weights: &weights, inputSize: inputSize, limits: limits)
+        return try build(config, weights: &weights, inputSize: inputSize, options: options)
     }
 
     /// The validated layer list of a cfg: specs, output shapes, inputs, and what the network will need.
@@ -66,14 +67,14 @@ public enum DarknetLoader {
     }
 
     public static func build(_ config: DarknetConfig, weights: inout DarknetWeights, inputSize: Int? = nil,
-                             limits: ModelLimits = .default) throws -> DarknetModel {
-        let plan = try self.plan(config, inputSize: inputSize, limits: limits)
-        return try build(plan, config: config, weights: &weights)
+                             options: ExecutionOptions = ExecutionOptions()) throws -> DarknetModel {
+        let plan = try self.plan(config, inputSize: inputSize, limits: options.limits)
+        return try build(plan, config: config, weights: &weights, winograd: options.winograd)
     }
 
     /// Pass 1: parses every section, resolves references, computes shapes, the parameter count and the memory
     /// the network will need (all with overflow-checked arithmetic, against `limits`), without allocating.
-    static func plan(_ config: DarknetConfig, inputSize: Int? = nil, limits: ModelLimits = .default) throws -> Plan {
+    static func plan(_ config: DarknetConfig, inputSize: Int? = nil, limits: ModelLimits = ModelLimits()) throws -> Plan {
         let path = config.path
         guard let net = config.sections.first, net.name == "net" || net.name == "network" else {
             throw ModelLoadError(path: path, line: config.sections.first?.line, reason: "the first section must be [net]")
@@ -143,8 +144,8 @@ public enum DarknetLoader {
                 guard input.channels % groups == 0, filters % groups == 0 else {
                     throw section.error(path, "groups", "groups=\(groups) must divide the input channels (\(input.channels)) and filters (\(filters))")
                 }
-                let outH = ConvolutionLayer.outputSize(input.height, size: size, stride: stride, pad: pad)
-                let outW = ConvolutionLayer.outputSize(input.width, size: size, stride: stride, pad: pad)
+                let outH = ConvolutionGeometry.outputSize(input.height, size: size, stride: stride, pad: pad)
+                let outW = ConvolutionGeometry.outputSize(input.width, size: size, stride: stride, pad: pad)
                 guard outH > 0, outW > 0 else {
                     throw section.error(path, nil, "a \(size)×\(size) conv does not fit its \(input) input")
                 }
@@ -152,8 +153,8 @@ public enum DarknetLoader {
                 output = TensorShape(channels: filters, height: outH, width: outW)
                 inputs = [previous]
                 // [filters, C/groups·k·k] weights plus bias (and 3 BatchNorm vectors); im2col needs C/groups·k·k × outH·outW.
-                guard let kernel = NetworkBudget.product(filters, input.channels / groups, size, size),
-                      let columns = NetworkBudget.product(input.channels / groups, size, size, outH, outW) else {
+                guard let (kernel, columns) = ConvolutionGeometry.checkedCounts(inputShape: input, filters: filters, size: size,
+                                                                                 stride: stride, pad: pad, groups: groups) else {
                     throw section.error(path, nil, "a \(size)×\(size) conv with \(filters) filters on a \(input) input is too large")
                 }
                 let (p1, o1) = parameterCount.addingReportingOverflow(kernel)
@@ -162,7 +163,7 @@ public enum DarknetLoader {
                     throw section.error(path, nil, "the network has more parameters than the limit of \(limits.maxNetworkBytes / 4)")
                 }
                 parameterCount = params
-                if !(size == 1 && stride == 1 && pad == 0) { workspace = max(workspace, columns) }
+                workspace = max(workspace, columns)
             case "maxpool":
                 let stride = try section.int("stride", default: 1, path: path)
                 let size = try section.int("size", default: stride, path: path)
@@ -270,7 +271,7 @@ public enum DarknetLoader {
     }
 
     /// Pass 2: reads parameters in layer order, folds BatchNorm, builds the layers.
-    static func build(_ plan: Plan, config: DarknetConfig, weights: inout DarknetWeights) throws -> DarknetModel {
+    static func build(_ plan: Plan, config: DarknetConfig, weights: inout DarknetWeights, winograd: WinogradPolicy) throws -> DarknetModel {
         let path = config.path, specs = plan.specs, inputShape = plan.inputShape, letterbox = plan.letterbox
         let width = inputShape.width, height = inputShape.height
         try weights.expect(floats: plan.parameterCount, for: "\((path as NSString).lastPathComponent) (\(specs.count) layers)")
@@ -280,6 +281,7 @@ public enum DarknetLoader {
         for (spec, _, _, inputs) in specs {
             let input = network.shape(of: inputs[0])
             let layer: any NetworkLayer
+            var head: YOLOLayer?
             switch spec {
             case let .convolution(filters, size, stride, pad, groups, bn, activation):
                 var bias = try weights.read(filters)
@@ -294,7 +296,7 @@ public enum DarknetLoader {
                     w = try weights.read(filters * input.channels / groups * size * size)
                 }
                 layer = ConvolutionLayer(inputShape: input, filters: filters, size: size, stride: stride, pad: pad, groups: groups,
-                                         activation: activation, weights: FloatBuffer(w), bias: FloatBuffer(bias))
+                                         activation: activation, weights: FloatBuffer(w), bias: FloatBuffer(bias), winograd: winograd)
             case let .maxPool(size, stride, pad):
                 layer = MaxPoolLayer(inputShape: input, size: size, stride: stride, pad: pad)
             case let .upsample(factor, scale):
@@ -304,13 +306,14 @@ public enum DarknetLoader {
             case let .shortcut(_, activation):
                 layer = ShortcutLayer(shape: input, activation: activation)
             case let .yolo(classes, anchors, scaleXY, newCoords):
-                let head = YOLOLayer(inputShape: input, classes: classes, anchors: anchors, scaleXY: scaleXY, newCoords: newCoords,
+                let yolo = YOLOLayer(inputShape: input, classes: classes, anchors: anchors, scaleXY: scaleXY, newCoords: newCoords,
                                      networkWidth: width, networkHeight: height)
-                heads.append(head)
-                layer = head
+                heads.append(yolo)
+                head = yolo
+                layer = yolo
             }
             let index = network.append(layer, inputs: inputs)
-            if layer is YOLOLayer { network.outputIndices.append(index) }
+            if let head { network.addOutput(index, head: head) }
         }
         guard !heads.isEmpty else { throw ModelLoadError(path: path, reason: "config has no [yolo] layer: nothing to detect with") }
         guard Set(heads.map(\.classes)).count == 1 else {

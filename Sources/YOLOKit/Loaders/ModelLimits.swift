@@ -5,7 +5,8 @@ import Foundation
 /// or make the network allocate terabytes. Every size-like number is checked against `maxDimension` (which
 /// keeps the layers' own shape arithmetic far from overflow), sizes are multiplied with overflow checks, and the
 /// floats a built network holds (layer outputs, the shared im2col workspace, the weights) are bounded by
-/// `maxNetworkBytes`.
+/// `maxNetworkBytes`. Given to the loaders as part of `ExecutionOptions` (e.g. a server lowers the memory it grants
+/// one model), never process-wide.
 public struct ModelLimits: Sendable, Equatable {
     /// Largest channel count, filter count, kernel size, stride, padding, class count, input side or feature-map
     /// side a model may use (real YOLO models stay below 10 000).
@@ -19,10 +20,6 @@ public struct ModelLimits: Sendable, Equatable {
         self.maxDimension = maxDimension
         self.maxNetworkBytes = maxNetworkBytes
     }
-
-    /// The limits loaders use when the caller passes none. Process-wide: set it once at startup (before loading
-    /// models on several threads), e.g. to lower the memory a server grants one model.
-    nonisolated(unsafe) public static var `default` = ModelLimits()
 }
 
 /// Overflow-checked products and a running total of the floats a network will hold.

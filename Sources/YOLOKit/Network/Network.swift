@@ -1,6 +1,8 @@
 /// An executable graph: nodes in execution order, each reading earlier outputs (or the network input)
 /// and writing its own preallocated output. Built once for a fixed input shape; `forward` allocates nothing.
-/// Not thread-safe: one forward at a time per Network (Detector serializes calls).
+/// Not thread-safe: one forward at a time per Network (Detector serializes calls). How it runs (threads, GEMM
+/// backend) is the `ExecutionOptions` value given to each `forward`; what was decided at build time (Winograd
+/// tiles, limits) came from the options the loader was given.
 public final class Network {
     public struct Node {
         public let layer: any NetworkLayer
@@ -16,9 +18,9 @@ public final class Network {
     public let input: FeatureMap
     public private(set) var nodes: [Node] = []
     /// Nodes whose outputs the caller reads after `forward` (detection heads).
-    public var outputIndices: [Int] = []
-    public var gemm: any GEMMBackend = OpenBLASGEMM()
-    public var threads: Int = 1
+    public private(set) var outputIndices: [Int] = []
+    /// The layers that read boxes off those outputs, in the same order (nil for a plain output).
+    public private(set) var heads: [(any DetectionHead)?] = []
     private var workspace = FloatBuffer(count: 0)
 
     public init(inputShape: TensorShape) {
@@ -42,17 +44,33 @@ public final class Network {
         return nodes.count - 1
     }
 
-    /// Runs every node on the current contents of `input`.
-    public func forward() {
-        let context = ExecutionContext(gemm: gemm, threads: threads, workspace: workspace)
+    /// Marks node `index` as an output the caller reads after `forward`; `head` turns it into boxes.
+    public func addOutput(_ index: Int, head: (any DetectionHead)? = nil) {
+        precondition(nodes.indices.contains(index) && !sharesBuffers, "Network: output index out of range, or buffers already shared")
+        outputIndices.append(index)
+        heads.append(head)
+    }
+
+    /// Runs every node on the current contents of `input`, with the backend and threads of `options`.
+    public func forward(_ options: ExecutionOptions = ExecutionOptions()) {
+        forward(gemm: options.gemm, threads: options.threads)
+    }
+
+    /// Runs every node with `gemm` on `threads` threads (a backend of the caller's: tests, recording shapes).
+    public func forward(gemm: any GEMMBackend, threads: Int) {
+        let context = ExecutionContext(gemm: gemm, threads: max(1, threads), workspace: workspace)
         for node in nodes {
             node.layer.forward(node.inputMaps, into: node.output, context: context)
         }
     }
 
     /// Runs every node, calling `observe(index, seconds)` after each (for per-layer timing).
-    public func forward(observe: (Int, Double) -> Void) {
-        let context = ExecutionContext(gemm: gemm, threads: threads, workspace: workspace)
+    public func forward(_ options: ExecutionOptions = ExecutionOptions(), observe: (Int, Double) -> Void) {
+        forward(gemm: options.gemm, threads: options.threads, observe: observe)
+    }
+
+    public func forward(gemm: any GEMMBackend, threads: Int, observe: (Int, Double) -> Void) {
+        let context = ExecutionContext(gemm: gemm, threads: max(1, threads), workspace: workspace)
         for (i, node) in nodes.enumerated() {
             let start = DispatchTime.now().uptimeNanoseconds
             node.layer.forward(node.inputMaps, into: node.output, context: context)
@@ -107,6 +125,13 @@ public final class Network {
 
     public var outputs: [FeatureMap] { outputIndices.map { nodes[$0].output } }
     public var macs: Int { nodes.reduce(0) { $0 + $1.layer.macs } }
+    /// Float parameters held by the layers (folded weights and biases).
+    public var parameterCount: Int { nodes.reduce(0) { $0 + $1.layer.parameterCount } }
+
+    /// Candidate boxes (network-input pixels) of every head, read after `forward`.
+    public func candidates(confidence: Float, multiLabel: Bool = false) -> [HeadCandidate] {
+        zip(heads, outputs).flatMap { head, output in head?.candidates(output, confidence: confidence, multiLabel: multiLabel) ?? [] }
+    }
 }
 
 import Dispatch

@@ -4,6 +4,13 @@ public struct ExecutionContext {
     public var gemm: any GEMMBackend
     public var threads: Int
     public var workspace: FloatBuffer
+
+    public init(gemm: any GEMMBackend, threads: Int, workspace: FloatBuffer) {
+        self.gemm = gemm
+        self.threads = threads
+        self.workspace = workspace
+    }
+
 }
 
 /// One step of a network. A layer is built once (weights folded and checked), knows its output shape,
@@ -18,10 +25,33 @@ public protocol NetworkLayer: AnyObject {
     var workspaceSize: Int { get }
     /// Multiply-accumulate count of one forward pass (for GFLOP figures).
     var macs: Int { get }
+    /// Float parameters the layer holds (weights and biases).
+    var parameterCount: Int { get }
     func forward(_ inputs: [FeatureMap], into output: FeatureMap, context: ExecutionContext)
 }
 
 extension NetworkLayer {
     public var workspaceSize: Int { 0 }
     public var macs: Int { 0 }
+    public var parameterCount: Int { 0 }
+}
+
+/// A layer whose output holds boxes (Darknet [yolo], Ultralytics Detect): reads candidates off that output.
+public protocol DetectionHead: AnyObject {
+    /// Candidates scoring above `confidence`, boxes in network-input pixels; `multiLabel` keeps every class above
+    /// it per box (validation), else the head's own rule (Darknet: every class; Ultralytics: the best class).
+    func candidates(_ output: FeatureMap, confidence: Float, multiLabel: Bool) -> [HeadCandidate]
+}
+
+extension DetectionHead {
+    public func candidates(_ output: FeatureMap, confidence: Float) -> [HeadCandidate] {
+        candidates(output, confidence: confidence, multiLabel: false)
+    }
+}
+
+/// One candidate box of a head: class, score, box in network-input pixels.
+public struct HeadCandidate: Sendable {
+    public var classIndex: Int
+    public var confidence: Float
+    public var box: Box
 }

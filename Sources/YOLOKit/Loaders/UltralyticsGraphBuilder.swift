@@ -1,24 +1,22 @@
 import Foundation
 
-/// An Ultralytics detection checkpoint (`.pt`: YOLOv8, YOLO11, YOLO26 …) read without running any Python:
-/// the module tree comes from the restricted unpickler, weights are folded once (BatchNorm into conv), and
-/// a `Network` is built per input size (rect letterbox gives each aspect ratio its own size).
-public final class UltralyticsModel {
-    public let path: String
-    public let names: [String]
-    public let strides: [Int]
-    /// Whether the head has YOLO26's one-to-one branch (NMS-free), and whether this model runs it.
-    public let hasOneToOneHead: Bool
-    public let endToEnd: Bool
-    public let regMax: Int
-    /// Bounds on sizes and on network memory (checked when the model loads, for a 640×640 input).
-    public let limits: ModelLimits
-    /// Estimated Float32 values a network for a 640×640 input holds (outputs, scratch, weights).
-    public private(set) var estimatedFloats640 = 0
-    let checkpoint: TorchCheckpoint
-    let layers: [TorchModule]  // DetectionModel.model children, in order
-    /// Folded conv weights by module path, shared by every network built.
-    var foldedConvs: [String: (weights: FloatBuffer, bias: FloatBuffer)] = [:]
+/// Walks an Ultralytics module tree, appending layers to a network and recording which parameters were consumed.
+final class UltralyticsGraphBuilder {
+    let model: UltralyticsModel
+    let network: Network
+    var used: Set<String> = []
+    /// When set, every layer's memory is reserved before the layer is appended (allocated).
+    var budget: NetworkBudget?
+    /// Σ output floats, weights read and per-layer scratch, for `estimatedFloats` (UltralyticsMemoryEstimate.swift).
+    var outputFloats = 0
+    var weightFloats = 0
+    var scratch: [(linear: Int, quadratic: Int)] = []
+    /// The Detect head once built (the network's output).
+    var head: DetectHeadLayer?
+    /// Modules visited: a pickle can share one module object many times (a DAG), so a tree walk could take
+    /// exponential time without a bound.
+    var visits = 0
+    static let maxVisits = 200_000
 
     /// Module class names this builder understands; anything else is an error naming class and layer.
     enum ModuleKind: String {
@@ -28,118 +26,6 @@ public final class UltralyticsModel {
         case maxPool = "MaxPool2d", identity = "Identity"
     }
 
-    /// `endToEnd`: run the one-to-one (NMS-free) branch of a YOLO26 head; nil = whenever the head has one.
-    /// false uses the one-to-many branch, whose boxes need NMS (Ultralytics 8.4's default `nms=None`).
-    public init(path: String, endToEnd: Bool? = nil, limits: ModelLimits = .default) throws {
-        self.path = path
-        self.limits = limits
-        checkpoint = try TorchCheckpoint(path: path)
-        let fail = { (reason: String) in ModelLoadError(path: path, reason: reason) }
-        // The model lives under "model" (released/stripped checkpoints) or "ema" (training checkpoints).
-        let root = checkpoint.root
-        let candidates = ["model", "ema"].compactMap { key -> PickleObject? in
-            if case .object(let o)? = root.value(forKey: key) { return o }
-            return nil
-        }
-        guard let object = candidates.first else {
-            throw fail("not an Ultralytics checkpoint: no 'model' or 'ema' module in the top-level dict")
-        }
-        let model = try TorchModule(object, path: path)
-        guard model.className == "DetectionModel" else {
-            throw fail("unsupported task model \(model.typeName) (only DetectionModel — object detection — is supported)")
-        }
-        guard let sequential = model.child("model") else { throw fail("DetectionModel has no 'model' Sequential") }
-        layers = sequential.children.map(\.module)
-        guard let head = layers.last, head.className == "Detect" else {
-            throw fail("the last layer is \(layers.last?.typeName ?? "missing"), expected an ultralytics Detect head")
-        }
-        // Class names: DetectionModel.names ({index: name}); else "class0", ….
-        let nc = try head.int("nc")
-        guard (1...limits.maxDimension).contains(nc) else { throw fail("Detect head: nc (number of classes) is \(nc), outside 1...\(limits.maxDimension)") }
-        var names = (0..<nc).map { "class\($0)" }
-        if case .dict(let pairs)? = model.attributes["names"] {
-            for (k, v) in pairs { if let i = k.intValue, (0..<nc).contains(i), let s = v.stringValue { names[i] = s } }
-        } else if case .list(let items)? = model.attributes["names"], items.count == nc {
-            names = items.map { $0.stringValue ?? "" }
-        }
-        self.names = names
-        guard case .tensor(let strideTensor)? = head.attributes["stride"] else { throw fail("Detect head has no stride tensor") }
-        let strideValues = try checkpoint.floats(strideTensor)
-        guard !strideValues.isEmpty, strideValues.allSatisfy({ $0.isFinite && $0 >= 1 && $0 <= Float(limits.maxDimension) }) else {
-            throw fail("Detect head: strides \(strideValues.prefix(8)) must be numbers in 1...\(limits.maxDimension)")
-        }
-        strides = strideValues.map { Int($0.rounded()) }
-        // The letterbox pads each image to a multiple of 32 (Preprocess.ultralyticsLetterbox's stride), so a head
-        // whose largest stride is not 32 (P6 models: 64) would get inputs its levels cannot divide.
-        guard strides.max() == 32 else {
-            throw fail("Detect head strides \(strides): only models whose largest stride is 32 are supported")
-        }
-        regMax = try head.int("reg_max")
-        guard (1...limits.maxDimension).contains(regMax) else { throw fail("Detect head: reg_max is \(regMax), outside 1...\(limits.maxDimension)") }
-        hasOneToOneHead = head.child("one2one_cv2") != nil
-        guard hasOneToOneHead || endToEnd != true else { throw fail("this checkpoint has no one-to-one (end-to-end) head") }
-        self.endToEnd = hasOneToOneHead && ((endToEnd ?? true) || head.child("cv2") == nil)
-        // Build once at a small size: checks every module and that every parameter is used, and estimates the
-        // memory a 640×640 input needs (a hostile file must not make the first real image allocate terabytes).
-        let (_, builder) = try build(height: 64, width: 64, checkUnused: true, budget: NetworkBudget(limits: limits, path: path))
-        let estimate = builder.estimatedFloats(scale: 100)  // (640·640) / (64·64)
-        estimatedFloats640 = estimate
-        guard estimate <= limits.maxNetworkBytes / 4 else {
-            throw fail("the network would need about \(NetworkBudget.size(floats: estimate)) for a 640×640 input, more than the limit of \(NetworkBudget.size(floats: limits.maxNetworkBytes / 4)) (ModelLimits.maxNetworkBytes)")
-        }
-    }
-
-    /// The network for an input of `height`×`width` (multiples of the largest stride). The output node
-    /// is `network.outputIndices[0]`: a DetectHeadLayer's [4 + nc, 1, N].
-    public func makeNetwork(height: Int, width: Int, checkUnused: Bool = false) throws -> Network {
-        try build(height: height, width: width, checkUnused: checkUnused, budget: nil).network
-    }
-
-    /// Builds the network; with a `budget`, every allocation is checked against it before it happens.
-    func build(height: Int, width: Int, checkUnused: Bool, budget: NetworkBudget?) throws -> (network: Network, builder: GraphBuilder) {
-        guard (1...limits.maxDimension).contains(height), (1...limits.maxDimension).contains(width) else {
-            throw ModelLoadError(path: path, reason: "input size \(width)×\(height) is outside 1...\(limits.maxDimension) per side")
-        }
-        let builder = GraphBuilder(model: self, network: Network(inputShape: TensorShape(channels: 3, height: height, width: width)))
-        builder.budget = budget
-        try builder.budget?.reserve(NetworkBudget.product(3, height, width), for: "the input")
-        var outputs: [Int] = []  // node index of each top-level layer's output
-        for (i, layer) in layers.enumerated() {
-            let from = try layer.ints("f")
-            guard !from.isEmpty else { throw builder.error(layer, "layer \(i) reads no layer ('f' is empty)") }
-            let inputs = try from.map { f -> Int in
-                let (j, overflow) = i.addingReportingOverflow(f)
-                guard f < 0 ? !overflow && j >= -1 : f < i else {
-                    throw builder.error(layer, "layer \(i) reads layer \(f), which is not an earlier layer")
-                }
-                let k = f < 0 ? j : f
-                return k < 0 ? Network.inputIndex : outputs[k]
-            }
-            outputs.append(try builder.module(layer, path: "model.\(i)", inputs: inputs))
-        }
-        builder.network.outputIndices = [outputs[outputs.count - 1]]
-        if checkUnused { try builder.checkAllParametersUsed(layers) }
-        return (builder.network, builder)
-    }
-}
-
-/// Walks the module tree, appending layers to a network and recording which parameters were consumed.
-final class GraphBuilder {
-    let model: UltralyticsModel
-    let network: Network
-    var used: Set<String> = []
-    /// When set, every layer's memory is reserved before the layer is appended (allocated).
-    var budget: NetworkBudget?
-    /// For the estimate at another input size: Σ output floats (∝ H·W), weights read (constant), and per layer the
-    /// workspace / scratch floats that grow ∝ H·W and ∝ (H·W)² (attention scores).
-    private(set) var outputFloats = 0
-    private(set) var weightFloats = 0
-    private(set) var scratch: [(linear: Int, quadratic: Int)] = []
-    /// Modules visited: a pickle can share one module object many times (a DAG), so a tree walk could take
-    /// exponential time without a bound.
-    var visits = 0
-    static let maxVisits = 200_000
-
     init(model: UltralyticsModel, network: Network) {
         self.model = model
         self.network = network
@@ -147,45 +33,6 @@ final class GraphBuilder {
 
     var path: String { model.path }
     var limits: ModelLimits { model.limits }
-
-    /// Floats of this network at an input with `scale` times as many pixels (saturating).
-    func estimatedFloats(scale: Int) -> Int {
-        func mul(_ a: Int, _ b: Int) -> Int { NetworkBudget.product(a, b) ?? Int.max }
-        func add(_ a: Int, _ b: Int) -> Int { a.addingReportingOverflow(b).overflow ? Int.max : a + b }
-        let work = scratch.map { add(mul($0.linear, scale), mul(mul($0.quadratic, scale), scale)) }.max() ?? 0
-        return add(add(mul(outputFloats, scale), work), weightFloats)
-    }
-
-    /// Appends a layer after checking its sizes (overflow-free) and reserving its memory in the budget.
-    @discardableResult
-    func append(_ layer: any NetworkLayer, inputs: [Int], for m: TorchModule, path p: String) throws -> Int {
-        let s = layer.outputShape
-        guard s.channels >= 1, s.height >= 1, s.width >= 1,
-              s.channels <= limits.maxDimension || (layer is DetectHeadLayer && s.channels <= limits.maxDimension + 4),
-              s.height <= limits.maxDimension, s.width <= limits.maxDimension || layer is DetectHeadLayer,
-              let count = NetworkBudget.product(s.channels, s.height, s.width) else {
-            throw error(m, "\(p): output \(s) is empty or larger than \(limits.maxDimension) per dimension")
-        }
-        var linear = layer.workspaceSize, quadratic = 0, extra = 0
-        if let attention = layer as? AttentionLayer {
-            // Scratch qᵀ [N, keyDim] and scores 2·[N, N], plus v and pe outputs and pe's own workspace.
-            let n = s.planeSize
-            linear = NetworkBudget.product(n, attention.keyDim) ?? Int.max
-            quadratic = NetworkBudget.product(2, n, n) ?? Int.max
-            extra = NetworkBudget.product(2, count).map { $0 + attention.positional.workspaceSize } ?? Int.max
-        }
-        if var b = budget {
-            try b.reserve(count, for: "\(p) (\(m.className))")
-            try b.reserve(extra, for: "\(p) (\(m.className))")
-            let previous = scratch.map { $0.linear + $0.quadratic }.max() ?? 0
-            let (work, overflow) = linear.addingReportingOverflow(quadratic)
-            try b.reserve(overflow ? nil : max(0, work - previous), for: "\(p) (\(m.className)) scratch")
-            budget = b
-        }
-        outputFloats += count + extra
-        scratch.append((linear, quadratic))
-        return network.append(layer, inputs: inputs)
-    }
 
     func error(_ m: TorchModule, _ reason: String) -> ModelLoadError {
         ModelLoadError(path: path, reason: "\(m.className): \(reason)")
@@ -214,10 +61,10 @@ final class GraphBuilder {
     /// One module (or container) reading `inputs` (node indices); returns the node of its output.
     func module(_ m: TorchModule, path p: String, inputs: [Int]) throws -> Int {
         visits += 1
-        guard visits <= GraphBuilder.maxVisits else {
-            throw ModelLoadError(path: path, reason: "\(p): the module tree has more than \(GraphBuilder.maxVisits) modules (shared submodules repeated too often)")
+        guard visits <= UltralyticsGraphBuilder.maxVisits else {
+            throw ModelLoadError(path: path, reason: "\(p): the module tree has more than \(UltralyticsGraphBuilder.maxVisits) modules (shared submodules repeated too often)")
         }
-        guard let kind = UltralyticsModel.ModuleKind(rawValue: m.className) else {
+        guard let kind = ModuleKind(rawValue: m.className) else {
             throw ModelLoadError(path: path, reason: "\(p): unsupported module \(m.typeName) (layer \(p.split(separator: ".").dropFirst().first ?? "?"))")
         }
         guard let x = inputs.first else { throw error(m, "\(p): no input") }
@@ -336,6 +183,12 @@ final class GraphBuilder {
 
     /// Ultralytics Conv / DWConv: Conv2d (no bias) + BatchNorm2d + activation (SiLU or Identity).
     func conv(_ m: TorchModule, path p: String, input: Int) throws -> Int {
+        let layer = try convLayer(m, path: p, inputShape: network.shape(of: input))
+        return try append(layer, inputs: [input], for: try child(m, "conv"), path: p + ".conv")
+    }
+
+    /// The layer of an Ultralytics Conv / DWConv on an input of `inputShape`, not yet appended.
+    func convLayer(_ m: TorchModule, path p: String, inputShape: TensorShape) throws -> ConvolutionLayer {
         let actName = m.child("act")?.className ?? "Identity"
         let activation: Activation
         switch actName {
@@ -344,12 +197,19 @@ final class GraphBuilder {
         case "ReLU": activation = .relu
         default: throw error(m, "\(p): unsupported activation \(actName)")
         }
-        return try conv2d(try child(m, "conv"), path: p + ".conv", input: input, batchNorm: (try child(m, "bn"), p + ".bn"), activation: activation)
+        return try conv2dLayer(try child(m, "conv"), path: p + ".conv", inputShape: inputShape, batchNorm: (try child(m, "bn"), p + ".bn"),
+                               activation: activation)
     }
 
     /// nn.Conv2d, optionally followed by a BatchNorm2d folded into it.
     func conv2d(_ c: TorchModule, path p: String, input: Int, batchNorm: (TorchModule, String)?, activation: Activation) throws -> Int {
-        let inShape = network.shape(of: input)
+        let layer = try conv2dLayer(c, path: p, inputShape: network.shape(of: input), batchNorm: batchNorm, activation: activation)
+        return try append(layer, inputs: [input], for: c, path: p)
+    }
+
+    /// The layer of an nn.Conv2d (BatchNorm folded in) on an input of `inShape`, not yet appended.
+    func conv2dLayer(_ c: TorchModule, path p: String, inputShape inShape: TensorShape, batchNorm: (TorchModule, String)?,
+                     activation: Activation) throws -> ConvolutionLayer {
         guard let wt = c.parameter("weight"), wt.shape.count == 4 else { throw error(c, "\(p): missing 4-D weight") }
         let (out, inPerGroup, kh, kw) = (wt.shape[0], wt.shape[1], wt.shape[2], wt.shape[3])
         let groups = try c.int("groups")
@@ -391,17 +251,17 @@ final class GraphBuilder {
             folded = (FloatBuffer(w), FloatBuffer(b))
             model.foldedConvs[p] = folded
         }
-        let outH = ConvolutionLayer.outputSize(inShape.height, size: kh, stride: stride0, pad: padding0)
-        let outW = ConvolutionLayer.outputSize(inShape.width, size: kh, stride: stride0, pad: padding0)
+        let outH = ConvolutionGeometry.outputSize(inShape.height, size: kh, stride: stride0, pad: padding0)
+        let outW = ConvolutionGeometry.outputSize(inShape.width, size: kh, stride: stride0, pad: padding0)
         guard outH > 0, outW > 0 else { throw error(c, "\(p): input \(inShape) too small") }
         // im2col workspace [inPerGroup·k·k, outH·outW] and the multiply-accumulate count must be countable.
-        guard NetworkBudget.product(out, inPerGroup, kh, kh, outH, outW) != nil else {
+        guard ConvolutionGeometry.checkedCounts(inputShape: inShape, filters: out, size: kh, stride: stride0, pad: padding0, groups: groups) != nil else {
             throw error(c, "\(p): a \(kh)×\(kh) conv with weight \(wt.shape) on a \(inShape) input is too large")
         }
         let layer = ConvolutionLayer(inputShape: inShape, filters: out, size: kh, stride: stride0, pad: padding0, groups: groups,
-                                     activation: activation, weights: folded.weights, bias: folded.bias)
+                                     activation: activation, weights: folded.weights, bias: folded.bias, winograd: model.winograd)
         guard layer.outputShape.height > 0, layer.outputShape.width > 0 else { throw error(c, "\(p): input \(inShape) too small") }
-        return try append(layer, inputs: [input], for: c, path: p)
+        return layer
     }
 
     func attention(_ m: TorchModule, path p: String, input: Int) throws -> Int {
@@ -419,27 +279,30 @@ final class GraphBuilder {
         guard qkvShape.channels == heads * (2 * keyDim + headDim) else {
             throw error(m, "\(p): qkv has \(qkvShape.channels) channels, expected \(heads)·(2·\(keyDim) + \(headDim))")
         }
-        // pe is a depthwise Conv on v ([C, H, W]); build it on a scratch network to get a standalone layer.
+        // pe is a depthwise Conv on v ([C, H, W]), run inside the attention layer: built as a standalone layer.
         let valueShape = TensorShape(channels: heads * headDim, height: qkvShape.height, width: qkvShape.width)
         guard valueShape.channels <= limits.maxDimension, let valueCount = NetworkBudget.product(valueShape.channels, valueShape.height, valueShape.width) else {
             throw error(m, "\(p): value shape \(valueShape) is too large")
         }
+        let peModule = try child(m, "pe")
+        guard ["Conv", "DWConv"].contains(peModule.className) else { throw error(m, "\(p): pe must be a shape-keeping Conv") }
         if var b = budget {
             try b.reserve(valueCount, for: "\(p).pe input")
             budget = b
         }
-        let scratch = GraphBuilder(model: model, network: Network(inputShape: valueShape))
-        scratch.budget = budget
-        let peNode = try scratch.module(try child(m, "pe"), path: p + ".pe", inputs: [Network.inputIndex])
-        guard let pe = scratch.network.nodes[peNode].layer as? ConvolutionLayer, pe.outputShape == valueShape else {
-            throw error(m, "\(p): pe must be a shape-keeping Conv")
+        let pe = try convLayer(peModule, path: p + ".pe", inputShape: valueShape)
+        guard pe.outputShape == valueShape else { throw error(m, "\(p): pe must be a shape-keeping Conv") }
+        if var b = budget {
+            try b.reserve(valueCount, for: "\(p).pe (\(peModule.className))")
+            budget = b
         }
-        used.formUnion(scratch.used)
-        budget = scratch.budget
-        weightFloats += scratch.weightFloats
         let scale = Float(m.attributes["scale"]?.doubleValue ?? pow(Double(keyDim), -0.5))
-        let core = try append(AttentionLayer(inputShape: qkvShape, heads: heads, keyDim: keyDim, headDim: headDim, scale: scale, positional: pe),
-                              inputs: [qkv], for: m, path: p)
+        let layer = AttentionLayer(inputShape: qkvShape, heads: heads, keyDim: keyDim, headDim: headDim, scale: scale, positional: pe)
+        // Scratch qᵀ [N, keyDim] and scores 2·[N, N], plus v and pe outputs and pe's own workspace.
+        let n = layer.outputShape.planeSize, count = layer.outputShape.count
+        let extra = ExtraMemory(linear: NetworkBudget.product(n, keyDim) ?? Int.max, quadratic: NetworkBudget.product(2, n, n) ?? Int.max,
+                                fixed: NetworkBudget.product(2, count).map { $0 + pe.workspaceSize } ?? Int.max)
+        let core = try append(layer, inputs: [qkv], for: m, path: p, extra: extra)
         return try module(try child(m, "proj"), path: p + ".proj", inputs: [core])
     }
 
@@ -477,31 +340,9 @@ final class GraphBuilder {
         }
         let head = DetectHeadLayer(levelShapes: inputs.map(network.shape(of:)), classes: nc, regMax: regMax,
                                    strides: model.strides.map(Float.init),
-                                   xyxy: model.endToEnd || (m.attributes["xyxy"]?.boolValue ?? false))
-        return try append(head, inputs: branchOutputs, for: m, path: p)
-    }
-
-    /// Every parameter and BatchNorm statistic in the checkpoint must have been used (the one-to-many
-    /// branches of an end-to-end head are training-only and skipped by design).
-    func checkAllParametersUsed(_ layers: [TorchModule]) throws {
-        var unused: [String] = []
-        var walked = 0
-        func walk(_ m: TorchModule, _ p: String) {
-            walked += 1
-            guard walked <= GraphBuilder.maxVisits else { return }  // bounded like `module` (which ran first)
-            if model.hasOneToOneHead && m.className == "Detect" {
-                // The branch pair that is not run is skipped: one-to-many (training only) or one-to-one.
-                let skipped: Set<String> = model.endToEnd ? ["cv2", "cv3"] : ["one2one_cv2", "one2one_cv3"]
-                for (name, c) in m.children where !skipped.contains(name) { walk(c, p + "." + name) }
-                return
-            }
-            for (name, _) in m.parameters where !used.contains(p + "." + name) { unused.append(p + "." + name) }
-            for (name, _) in m.buffers where name != "num_batches_tracked" && !used.contains(p + "." + name) { unused.append(p + "." + name) }
-            for (name, c) in m.children { walk(c, p + "." + name) }
-        }
-        for (i, layer) in layers.enumerated() { walk(layer, "model.\(i)") }
-        guard unused.isEmpty else {
-            throw ModelLoadError(path: path, reason: "\(unused.count) tensors of the checkpoint are not used by the network: \(unused.prefix(5).joined(separator: ", "))\(unused.count > 5 ? ", …" : "")")
-        }
+                                   xyxy: model.endToEnd || (m.attributes["xyxy"]?.boolValue ?? false),
+                                   endToEndTopK: model.endToEnd ? UltralyticsModel.endToEndTopK : nil)
+        self.head = head
+        return try append(head, inputs: branchOutputs, for: m, path: p, isHead: true)
     }
 }

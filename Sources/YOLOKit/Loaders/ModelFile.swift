@@ -1,0 +1,22 @@
+import Foundation
+
+/// Turns a `--model` value into a loaded `DetectionModel`: the one place that maps a kind of model file to the
+/// type that runs it (a new kind of file is one more case here and one new conforming type).
+public enum ModelFile {
+    /// `nameOrPath`: a registered name (`ModelRegistry`), an Ultralytics `.pt` checkpoint, or a Darknet `.cfg` with its
+    /// `.weights` beside it. `imageSize`: nil keeps the model's own (the cfg's size; the checkpoint's training imgsz).
+    /// `endToEnd`: YOLO26 heads only — true runs the NMS-free one-to-one branch.
+    public static func load(_ nameOrPath: String, imageSize: Int? = nil, endToEnd: Bool? = nil,
+                            options: ExecutionOptions = ExecutionOptions()) throws -> any DetectionModel {
+        let path = FileManager.default.fileExists(atPath: nameOrPath) ? nameOrPath : try ModelRegistry.resolve(nameOrPath)
+        switch (path as NSString).pathExtension.lowercased() {
+        case "cfg":
+            guard endToEnd != true else { throw ModelLoadError(path: path, reason: "Darknet models have no end-to-end (NMS-free) head") }
+            return try DarknetDetectionModel.load(cfgPath: path, inputSize: imageSize, options: options)
+        case "pt":
+            return try UltralyticsDetectionModel(path: path, imageSize: imageSize, endToEnd: endToEnd, options: options)
+        default:
+            throw ModelLoadError(path: path, reason: "unsupported model file type (expected an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it)")
+        }
+    }
+}
