@@ -19,14 +19,19 @@ enum JSONValue: Decodable, Equatable {
         else if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
+        else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "a value at \(decoder.codingPath.map(\.stringValue).joined(separator: ".")) cannot be read (a number out of range?)"))
+        }
     }
 
     /// Parses `data`; errors name `path`.
     static func parse(_ data: Data, path: String) throws -> JSONValue {
         do { return try JSONDecoder().decode(JSONValue.self, from: data) } catch let error as DecodingError {
             switch error {
-            case .dataCorrupted(let context): throw DatasetError(path: path, reason: "not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)")
+            case .dataCorrupted(let context):
+                throw DatasetError(path: path, reason: "not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)")
             default: throw DatasetError(path: path, reason: "not valid JSON: \(error)")
             }
         } catch {
