@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // OpenBLAS cblas_sgemm + thread control, LAPACKE (Debian: libopenblas-dev, liblapacke-dev).
@@ -27,7 +28,10 @@ let package = Package(
         ),
         .target(
             name: "YOLOKit",
-            dependencies: ["COpenBLAS", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: [
+                "COpenBLAS", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .executableTarget(
             name: "yolo",
