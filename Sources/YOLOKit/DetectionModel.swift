@@ -23,10 +23,24 @@ public protocol DetectionModel: AnyObject {
     func network(for shape: TensorShape) -> Network
     /// Candidate boxes (network-input pixels) scoring above `confidence`, read after `network.forward`.
     func candidates(from network: Network, confidence: Float, multiLabel: Bool) -> [Detection]
+
+    /// How `yolo val` feeds an image: as the model family's reference validator prepares it (Ultralytics: see
+    /// `Preprocess.ultralyticsValidationGeometry`), which may differ from predict. Default: as predict.
+    func validationInputShape(imageWidth: Int, imageHeight: Int) -> TensorShape
+    /// Places the image for validation; the transform maps labels into the input and predictions back.
+    func placeImageForValidation(_ image: RGBImage, into input: FeatureMap) -> InputTransform
 }
 
 extension DetectionModel {
     public var fileDefaults: [(key: String, value: String)] { [] }
+
+    public func validationInputShape(imageWidth: Int, imageHeight: Int) -> TensorShape {
+        inputShape(imageWidth: imageWidth, imageHeight: imageHeight)
+    }
+
+    public func placeImageForValidation(_ image: RGBImage, into input: FeatureMap) -> InputTransform {
+        placeImage(image, into: input)
+    }
 
     /// The heads' candidates with this model's class names.
     public func candidates(from network: Network, confidence: Float, multiLabel: Bool) -> [Detection] {

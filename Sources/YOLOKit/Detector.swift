@@ -8,6 +8,9 @@ public struct DetectionOptions: Sendable {
     public var classes: Set<Int>? = nil  // keep only these class indices
     public var agnostic: Bool = false    // NMS across classes
     public var multiLabel: Bool = false  // every class above the threshold per box (Ultralytics val), not only the best
+    /// Leave boxes in network-input pixels (validators match there) instead of mapping them to the image;
+    /// `DetectionResult.transform` maps them back.
+    public var networkInputCoordinates: Bool = false
 
     public init(confidence: Float = 0.25, iou: Float? = nil, maxDetections: Int = 300, classes: Set<Int>? = nil, agnostic: Bool = false,
                 multiLabel: Bool = false) {
@@ -32,6 +35,8 @@ public struct DetectionResult: Sendable {
     public var height: Int
     /// The network input the image was resized into (channels × height × width).
     public var inputShape: TensorShape
+    /// How the image was placed in that input (image pixel · scale + pad = input pixel).
+    public var transform = InputTransform(scaleX: 1, scaleY: 1, padX: 0, padY: 0, imageWidth: 0, imageHeight: 0)
     public var boxes: [Detection]
     public var times: StageTimes
 
@@ -101,10 +106,17 @@ public final class Detector: @unchecked Sendable {
     /// Stage 1 of a two-stage detection (a batch pipeline runs it on other threads while the network works on
     /// the previous image): letterbox/resize into a tensor of its own, exactly as `detect` would fill the
     /// network input. Thread-safe; takes no lock.
-    public func prepare(_ image: RGBImage) -> PreparedImage {
+    /// `forValidation`: as the model family's validator prepares images (`DetectionModel.placeImageForValidation`).
+    public func prepare(_ image: RGBImage, forValidation: Bool = false) -> PreparedImage {
         let t = DispatchTime.now()
-        let input = FeatureMap(shape: model.inputShape(imageWidth: image.width, imageHeight: image.height))
-        let transform = model.placeImage(image, into: input)
+        let input: FeatureMap, transform: InputTransform
+        if forValidation {
+            input = FeatureMap(shape: model.validationInputShape(imageWidth: image.width, imageHeight: image.height))
+            transform = model.placeImageForValidation(image, into: input)
+        } else {
+            input = FeatureMap(shape: model.inputShape(imageWidth: image.width, imageHeight: image.height))
+            transform = model.placeImage(image, into: input)
+        }
         return PreparedImage(width: image.width, height: image.height, input: input, transform: transform,
                              preprocessMilliseconds: milliseconds(since: t))
     }
@@ -141,9 +153,10 @@ public final class Detector: @unchecked Sendable {
         var boxes = model.usesNMS
             ? nonMaxSuppression(candidates, iouThreshold: options.iou ?? model.defaultIoU, maxDetections: options.maxDetections, agnostic: options.agnostic)
             : Array(candidates.sorted { $0.confidence > $1.confidence }.prefix(options.maxDetections))
-        for i in boxes.indices { boxes[i].box = transform.imageBox(boxes[i].box) }
+        if !options.networkInputCoordinates { for i in boxes.indices { boxes[i].box = transform.imageBox(boxes[i].box) } }
         times.postprocess = milliseconds(since: t)
-        return DetectionResult(path: path, width: width, height: height, inputShape: network.inputShape, boxes: boxes, times: times)
+        return DetectionResult(path: path, width: width, height: height, inputShape: network.inputShape, transform: transform,
+                               boxes: boxes, times: times)
     }
 }
 

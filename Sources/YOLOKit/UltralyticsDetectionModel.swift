@@ -39,6 +39,17 @@ public final class UltralyticsDetectionModel: DetectionModel {
         Preprocess.ultralyticsLetterbox(image, into: input, imageSize: imageSize)
     }
 
+    /// Ultralytics' val: long side to imgsz, padded to a rect shape (`Preprocess.ultralyticsValidationGeometry`).
+    public func validationInputShape(imageWidth: Int, imageHeight: Int) -> TensorShape {
+        let g = Preprocess.ultralyticsValidationGeometry(width: imageWidth, height: imageHeight, imageSize: imageSize,
+                                                         stride: model.strides.max() ?? 32)
+        return TensorShape(channels: 3, height: g.inputHeight, width: g.inputWidth)
+    }
+
+    public func placeImageForValidation(_ image: RGBImage, into input: FeatureMap) -> InputTransform {
+        Preprocess.ultralyticsValidationLetterbox(image, into: input, imageSize: imageSize)
+    }
+
     /// The network for one input size, built on first use (weights are shared between sizes).
     public func network(for shape: TensorShape) -> Network {
         let key = [shape.height, shape.width]

@@ -58,24 +58,9 @@ final class BatchSaveDirectory {
     private var cocoRecordsPath: String { (statePath as NSString).appendingPathComponent("coco.jsonl") }
     private var journalPath: String { (statePath as NSString).appendingPathComponent("journal.jsonl") }
 
-    /// The folder to use: `explicit` as given, or `runs/detect/predict`, `predict2`, … — the first that does
-    /// not exist (with `existOK`: `predict` itself; with `resume`: the highest-numbered existing one).
+    /// The folder to use: `explicit`, or the next `runs/detect/predictN` (`RunFolder.choose`).
     static func choose(explicit: String?, existOK: Bool, resume: Bool) -> String {
-        if let explicit { return explicit }
-        let parent = "runs/detect", name = "predict"
-        func candidate(_ n: Int) -> String { parent + "/" + name + (n == 1 ? "" : String(n)) }
-        if existOK { return candidate(1) }
-        if resume {
-            let numbers = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).compactMap { entry -> Int? in
-                guard entry.hasPrefix(name) else { return nil }
-                let suffix = entry.dropFirst(name.count)
-                return suffix.isEmpty ? 1 : (suffix.first == "0" ? nil : Int(suffix))
-            }
-            return candidate(numbers.max() ?? 1)
-        }
-        var n = 1
-        while FileManager.default.fileExists(atPath: candidate(n)) { n += 1 }
-        return candidate(n)
+        RunFolder.choose(explicit: explicit, existOK: existOK, resume: resume, name: "predict")
     }
 
     /// Opens the directory. Without `resume`, a directory holding an earlier run's journal is refused unless

@@ -8,6 +8,11 @@ public struct InputTransform: Equatable, Sendable {
     public var imageWidth: Int
     public var imageHeight: Int
 
+    /// Maps a box from original-image pixels into network-input pixels (labels, for validation), unclipped.
+    public func inputBox(_ b: Box) -> Box {
+        Box(x1: b.x1 * scaleX + padX, y1: b.y1 * scaleY + padY, x2: b.x2 * scaleX + padX, y2: b.y2 * scaleY + padY)
+    }
+
     /// Maps a box from network-input pixels to original-image pixels, clipped to the image.
     public func imageBox(_ b: Box) -> Box {
         Box(x1: (b.x1 - padX) / scaleX, y1: (b.y1 - padY) / scaleY, x2: (b.x2 - padX) / scaleX, y2: (b.y2 - padY) / scaleY)
@@ -82,5 +87,37 @@ public enum Preprocess {
         let padY = ((Double(g.inputHeight) - newH) / 2 - 0.1).rounded(.toNearestOrEven)
         return InputTransform(scaleX: Float(newW / Double(image.width)), scaleY: Float(newH / Double(image.height)),
                               padX: Float(padX), padY: Float(padY), imageWidth: image.width, imageHeight: image.height)
+    }
+
+    /// Ultralytics' validation geometry (`yolo val`; DetectionValidator with rect batches of one image, 8.4.x): the
+    /// long side resized to `imageSize` (`BaseDataset.load_image`: each side min(ceil(side·r), imageSize), INTER_LINEAR,
+    /// nothing when r = 1), then padded, centred, to the rect batch shape ceil(ratio·imageSize/stride + 0.5)·stride
+    /// (`set_rectangle` with val's pad 0.5; ratio = [h/w, 1] for landscape, [1, w/h] for portrait) with LetterBox's
+    /// round(d/2 ∓ 0.1) split (scaleup=False: no second resize).
+    public static func ultralyticsValidationGeometry(width: Int, height: Int, imageSize: Int, stride: Int = 32)
+        -> (resizedWidth: Int, resizedHeight: Int, left: Int, top: Int, inputWidth: Int, inputHeight: Int) {
+        let r = Double(imageSize) / Double(max(width, height))
+        var w = width, h = height
+        if r != 1 { w = min(Int((Double(width) * r).rounded(.up)), imageSize); h = min(Int((Double(height) * r).rounded(.up)), imageSize) }
+        let aspect = Double(height) / Double(width)
+        let shape: (h: Double, w: Double) = aspect < 1 ? (aspect, 1) : aspect > 1 ? (1, 1 / aspect) : (1, 1)
+        func side(_ ratio: Double) -> Int { Int((ratio * Double(imageSize) / Double(stride) + 0.5).rounded(.up)) * stride }
+        var inputH = side(shape.h), inputW = side(shape.w)
+        // LetterBox with scaleup=False never enlarges; the rect shape always holds the resized image (checked).
+        inputH = max(inputH, h); inputW = max(inputW, w)
+        let dw = Double(inputW - w) / 2, dh = Double(inputH - h) / 2
+        return (w, h, Int((dw - 0.1).rounded(.toNearestOrEven)), Int((dh - 0.1).rounded(.toNearestOrEven)), inputW, inputH)
+    }
+
+    /// Ultralytics' validation letterbox into an input shaped by `ultralyticsValidationGeometry`: OpenCV-exact bilinear
+    /// resize, gray 114. The transform is the dataset's `ratio_pad` (per-axis resized/original, padding): labels go into
+    /// the input with it and predictions come back through it (`scale_boxes`).
+    public static func ultralyticsValidationLetterbox(_ image: RGBImage, into input: FeatureMap, imageSize: Int) -> InputTransform {
+        let g = ultralyticsValidationGeometry(width: image.width, height: image.height, imageSize: imageSize)
+        precondition(input.shape.width == g.inputWidth && input.shape.height == g.inputHeight, "validation letterbox: input shape does not match the geometry")
+        let resized = (g.resizedWidth, g.resizedHeight) == (image.width, image.height) ? image : resizeBilinear(image, width: g.resizedWidth, height: g.resizedHeight)
+        fill(input, with: resized, x: g.left, y: g.top, pad: Float(114) / 255)
+        return InputTransform(scaleX: Float(Double(g.resizedWidth) / Double(image.width)), scaleY: Float(Double(g.resizedHeight) / Double(image.height)),
+                              padX: Float(g.left), padY: Float(g.top), imageWidth: image.width, imageHeight: image.height)
     }
 }
