@@ -200,13 +200,20 @@ final class PlotTests: TemporaryFolderTestCase {
         XCTAssertLessThan(peak, 1)
         XCTAssertEqual(mc.allLabel, "all classes " + String(format: "%.2f", peak) + " at 0.600")
         XCTAssertEqual(mc.title, "F1-Confidence Curve")
-        // Ultralytics' filter for 1000 points is 51 wide: a step at 500 ramps over 475…525.
+        // Ultralytics' filter for 1000 points is 51 wide at f = 0.05: a step at 500 ramps over 475…525; at
+        // f = 0.1 (plot_mc_curve) 101 wide, over 450…550; the ends are padded with the end values.
         let step = (0..<1000).map { $0 < 500 ? 0.0 : 1.0 }
         let s = ClassCurves.smooth(step, fraction: 0.05)
+        XCTAssertEqual(s.count, 1000)
         XCTAssertEqual(s[474], 0)
         XCTAssertEqual(s[475], 1.0 / 51, accuracy: 1e-12)
         XCTAssertEqual(s[500], 26.0 / 51, accuracy: 1e-12)
         XCTAssertEqual(s[525], 1)
+        let wide = ClassCurves.smooth(step, fraction: 0.1)
+        XCTAssertEqual(wide[449], 0)
+        XCTAssertEqual(wide[450], 1.0 / 101, accuracy: 1e-12)
+        XCTAssertEqual(wide[550], 1)
+        XCTAssertEqual(wide[999], 1)
     }
 
     func testManyClassesKeepTheLegendShortAndTheAxesWide() throws {
@@ -222,7 +229,8 @@ final class PlotTests: TemporaryFolderTestCase {
         let curves15 = Self.curves(classes: 15)
         let names15 = (0..<15).map { "a very long class name number \($0) indeed" }
         let plot15 = ClassCurves.precisionRecall(recall: curves15.x, precision: curves15.precisionAtRecall,
-                                                 ap50: curves15.ap50, names: names15, classIndices: Array(0..<15)).plot()
+                                                 ap50: curves15.ap50, names: names15, classIndices: Array(0..<15))
+            .plot(maxLegendClasses: 10)
         XCTAssertEqual(plot15.legend.count, 12)
         XCTAssertEqual(plot15.legend[10].label, "... 5 more")
         XCTAssertNil(plot15.legend[10].color)
@@ -290,6 +298,24 @@ final class PlotTests: TemporaryFolderTestCase {
         XCTAssertFalse(heat.columnLabelsAcross)
     }
 
+    func testConfusionMatrixFollowsUltralyticsLimits() {
+        // Numbers while classes + background < 30.
+        XCTAssertEqual(ConfusionMatrixPlot.heatmap(counts: Self.confusion(classes: 28), names: Array(Self.names80.prefix(28)),
+                                                   normalized: true).cellDecimals, 2)
+        XCTAssertNil(ConfusionMatrixPlot.heatmap(counts: Self.confusion(classes: 29), names: Array(Self.names80.prefix(29)),
+                                                 normalized: true).cellDecimals)
+        // 120 classes: every 2nd kept, plus background; names while fewer than 99 cells.
+        let names120 = (0..<120).map { "c\($0)" }
+        let heat = ConfusionMatrixPlot.heatmap(counts: Self.confusion(classes: 120), names: names120, normalized: false)
+        XCTAssertEqual(heat.rowLabels.count, 61)
+        XCTAssertEqual(Array(heat.rowLabels.prefix(3)), ["c0", "c2", "c4"])
+        XCTAssertEqual(heat.rowLabels.last, "background")
+        XCTAssertEqual(heat.values[1][1], Self.confusion(classes: 120)[2][2])
+        // White numbers above 0.45 of the largest count.
+        let small = ConfusionMatrixPlot.heatmap(counts: Self.confusion(classes: 3), names: Self.names3, normalized: false)
+        XCTAssertEqual(small.whiteTextAbove!, 0.45 * 54, accuracy: 1e-9)
+    }
+
     // MARK: Files
 
     func testWriteCreatesEveryPNGAtomically() throws {
@@ -297,7 +323,7 @@ final class PlotTests: TemporaryFolderTestCase {
         let paths = try ValidationPlots.write(to: folder, curves: Self.curves(classes: 3),
                                               confusion: Self.confusion(classes: 3), names: Self.names3)
         XCTAssertEqual(paths.map { ($0 as NSString).lastPathComponent },
-                       ["PR_curve.png", "F1_curve.png", "P_curve.png", "R_curve.png",
+                       ["BoxPR_curve.png", "BoxF1_curve.png", "BoxP_curve.png", "BoxR_curve.png",
                         "confusion_matrix.png", "confusion_matrix_normalized.png"])
         for path in paths {
             let image = try ImageDecoder.decode(contentsOf: path)

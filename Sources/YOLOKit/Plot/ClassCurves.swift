@@ -30,8 +30,6 @@ public struct ClassCurves: Sendable {
 
     /// Classes drawn in their colors, with legend entries; with more, Ultralytics draws them all grey, unnamed.
     public static let maxColoredClasses = 20
-    /// Class entries in the legend; the rest are summed up as "... N more".
-    public static let maxLegendClasses = 10
     /// Ultralytics' bold line: `linewidth=3, color="blue"`.
     public static let allColor = RGBColor(0, 0, 255)
     public static let grey = RGBColor(128, 128, 128)
@@ -52,10 +50,10 @@ public struct ClassCurves: Sendable {
     }
 
     /// `F1_curve.png`, `P_curve.png`, `R_curve.png`: a metric against confidence per class, bold the class mean
-    /// smoothed (box filter over 5 % of the points) "all classes max at confidence" (Ultralytics' `plot_mc_curve`).
+    /// smoothed (box filter over 10 % of the points) "all classes max at confidence" (Ultralytics' `plot_mc_curve`).
     public static func metricConfidence(confidence: [Double], values: [[Double]], metric: String, names: [String],
                                         classIndices: [Int]) -> ClassCurves {
-        let smoothed = smooth(meanCurve(values, count: confidence.count), fraction: 0.05)
+        let smoothed = smooth(meanCurve(values, count: confidence.count), fraction: 0.1)
         var best = 0
         for i in smoothed.indices where smoothed[i] > smoothed[best] { best = i }  // first maximum, as argmax
         let label = smoothed.isEmpty ? "all classes"
@@ -82,18 +80,19 @@ public struct ClassCurves: Sendable {
     }
 
     /// The chart: class curves thin (2 px; in class colors with a legend entry each up to `maxColoredClasses`,
-    /// else grey), the first `maxLegendClasses` named in the legend, then the bold curve (5 px, blue).
-    public func plot(width: Int = 1200, height: Int = 800) -> LinePlot {
+    /// else grey and unnamed), then the bold curve (5 px, blue). Legend entries past `maxLegendClasses` are
+    /// summed up as "... N more" (Ultralytics names all 20).
+    public func plot(width: Int = 1200, height: Int = 800, maxLegendClasses: Int = maxColoredClasses) -> LinePlot {
         let colored = perClass.count <= Self.maxColoredClasses
         var series: [LinePlot.Series] = []
         var legend: [LinePlot.LegendEntry] = []
         for (i, curve) in perClass.enumerated() {
             let color = colored ? Drawing.color(forClass: classIndices[i]) : Self.grey
             series.append(.init(x: x, y: curve, color: color, lineWidth: 2))
-            if colored && i < Self.maxLegendClasses { legend.append(.init(label: classLabels[i], color: color)) }
+            if colored && i < maxLegendClasses { legend.append(.init(label: classLabels[i], color: color)) }
         }
-        if colored && perClass.count > Self.maxLegendClasses {
-            legend.append(.init(label: "... \(perClass.count - Self.maxLegendClasses) more", color: nil))
+        if colored && perClass.count > maxLegendClasses {
+            legend.append(.init(label: "... \(perClass.count - maxLegendClasses) more", color: nil))
         } else if !colored {
             legend.append(.init(label: "\(perClass.count) classes", color: Self.grey))
         }

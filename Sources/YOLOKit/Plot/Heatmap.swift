@@ -3,7 +3,8 @@ import Foundation
 /// A matrix drawn as colored cells, in the style of Ultralytics' confusion-matrix plot (seaborn's heatmap):
 /// row labels on the left, column labels below (turned to read upwards when they do not fit across a cell),
 /// the value written in each cell when asked, a color bar on the right, a title above.
-/// Values below `blankBelow` (and NaN) are left white and unwritten, as Ultralytics sets them to NaN.
+/// Values below `blankBelow` (and NaN) are left white and unwritten, as Ultralytics sets them to NaN. As there,
+/// neither the matrix nor the color bar has an outline.
 public struct Heatmap: Sendable {
     /// `values[row][column]`; every row as long as `columnLabels`.
     public var values: [[Double]]
@@ -15,6 +16,9 @@ public struct Heatmap: Sendable {
     /// Decimals of the numbers written in the cells; nil writes none.
     public var cellDecimals: Int?
     public var blankBelow: Double
+    /// Numbers in cells above this value are written white, the others black; nil picks by the cell's
+    /// luminance.
+    public var whiteTextAbove: Double?
     public var colormap: Colormap
     public var width: Int
     public var height: Int
@@ -23,12 +27,13 @@ public struct Heatmap: Sendable {
 
     public init(values: [[Double]], rowLabels: [String], columnLabels: [String], title: String,
                 xLabel: String, yLabel: String, cellDecimals: Int?, blankBelow: Double = 0.005,
-                colormap: Colormap = .blues, width: Int = 1200, height: Int = 900) {
+                whiteTextAbove: Double? = nil, colormap: Colormap = .blues, width: Int = 1200, height: Int = 900) {
         precondition(values.count == rowLabels.count && values.allSatisfy { $0.count == columnLabels.count },
                      "Heatmap: values must be rowLabels.count × columnLabels.count")
         self.values = values; self.rowLabels = rowLabels; self.columnLabels = columnLabels
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel
-        self.cellDecimals = cellDecimals; self.blankBelow = blankBelow; self.colormap = colormap
+        self.cellDecimals = cellDecimals; self.blankBelow = blankBelow; self.whiteTextAbove = whiteTextAbove
+        self.colormap = colormap
         self.width = width; self.height = height
     }
 
@@ -107,22 +112,23 @@ public struct Heatmap: Sendable {
                 canvas.fill(rect, color: color)
                 if let ns = numberScale, let d = cellDecimals {
                     canvas.text(String(format: "%.\(d)f", v), x: (rect.x0 + rect.x1) / 2, y: (rect.y0 + rect.y1) / 2,
-                                scale: ns, color: Colormap.textColor(on: color), alignment: .center, baseline: .middle)
+                                scale: ns, color: textColor(value: v, background: color), alignment: .center, baseline: .middle)
                 }
             }
         }
 
-        canvas.stroke(matrix.insetBy(-1), color: black)
-
-        // Tick labels, centred on their cells.
-        let (ts, every) = tickLabels
+        // Tick marks and labels, centred on their cells.
+        let (ts, every) = tickLabels, tick = 2 * ts
         for r in stride(from: 0, to: rows, by: every) {
+            let y = matrix.y0 + r * cell + cell / 2
+            canvas.fill(PixelRect(x0: matrix.x0 - tick, y0: y, x1: matrix.x0, y1: y + 1), color: black)
             canvas.text(label(rowLabels[r]), x: matrix.x0 - 3 * ts, y: matrix.y0 + r * cell + cell / 2, scale: ts,
                         color: black, alignment: .trailing, baseline: .middle)
         }
         let across = columnLabelsAcross
         for c in stride(from: 0, to: columns, by: every) {
             let x = matrix.x0 + c * cell + cell / 2
+            canvas.fill(PixelRect(x0: x, y0: matrix.y1, x1: x + 1, y1: matrix.y1 + tick), color: black)
             if across {
                 canvas.text(label(columnLabels[c]), x: x, y: matrix.y1 + 3 * ts, scale: ts, color: black, alignment: .center)
             } else {
@@ -154,18 +160,22 @@ public struct Heatmap: Sendable {
         return nil
     }
 
+    private func textColor(value: Double, background: RGBColor) -> RGBColor {
+        guard let threshold = whiteTextAbove else { return Colormap.textColor(on: background) }
+        return value > threshold ? RGBColor(255, 255, 255) : RGBColor(0, 0, 0)
+    }
+
     private func drawColorBar(on canvas: inout Canvas, bar: PixelRect, top: Double) {
         let s = textScale, black = RGBColor(0, 0, 0)
         for y in bar.y0..<bar.y1 {
             let t = 1 - Double(y - bar.y0) / Double(max(bar.height - 1, 1))
             canvas.fill(PixelRect(x0: bar.x0, y0: y, x1: bar.x1, y1: y + 1), color: colormap.color(t))
         }
-        canvas.stroke(bar.insetBy(-1), color: black)
         let ticks = Ticks.values(0...top)
         for v in ticks.values {
             let y = bar.y1 - 1 - Int((v / top * Double(bar.height - 1)).rounded())
-            canvas.fill(PixelRect(x0: bar.x1 + 1, y0: y, x1: bar.x1 + 1 + 3 * s, y1: y + 1), color: black)
-            canvas.text(Ticks.label(v, decimals: ticks.decimals), x: bar.x1 + 1 + 5 * s, y: y + 1, scale: s,
+            canvas.fill(PixelRect(x0: bar.x1, y0: y, x1: bar.x1 + 3 * s, y1: y + 1), color: black)
+            canvas.text(Ticks.label(v, decimals: ticks.decimals), x: bar.x1 + 5 * s, y: y + 1, scale: s,
                         color: black, baseline: .middle)
         }
     }

@@ -24,19 +24,18 @@ public struct ValidationCurves: Sendable {
     public static let linspace1000: [Double] = (0..<1000).map { Double($0) / 999 }
 }
 
-/// The plots `yolo val --plots` writes into its save folder, with Ultralytics' file names.
+/// The plots `yolo val --plots` writes into its save folder, with Ultralytics 8.4's file names: `BoxPR_curve.png`,
+/// `BoxF1_curve.png`, `BoxP_curve.png`, `BoxR_curve.png` (`prefix` "Box", as its `DetMetrics` passes; "" gives
+/// the older `PR_curve.png` …), `confusion_matrix.png`, `confusion_matrix_normalized.png`.
 public enum ValidationPlots {
-    public static let precisionRecallFile = "PR_curve.png"
-    public static let f1File = "F1_curve.png"
-    public static let precisionFile = "P_curve.png"
-    public static let recallFile = "R_curve.png"
-    public static let confusionFile = "confusion_matrix.png"
-    public static let confusionNormalizedFile = "confusion_matrix_normalized.png"
+    /// Ultralytics' prefix of the detection curves' files.
+    public static let boxPrefix = "Box"
 
     /// Every chart as (file name, image): the four curves from `curves`, the two confusion matrices from
     /// `confusion` (`confusion[predicted][true]`, `names.count + 1` square, last "background"). `names` are all
     /// the dataset's class names.
-    public static func images(curves: ValidationCurves, confusion: [[Double]], names: [String]) -> [(String, RGBImage)] {
+    public static func images(curves: ValidationCurves, confusion: [[Double]], names: [String],
+                              prefix: String = boxPrefix) -> [(String, RGBImage)] {
         let rowNames = curves.classIndices.map { $0 >= 0 && $0 < names.count ? names[$0] : "class \($0)" }
         let pr = ClassCurves.precisionRecall(recall: curves.x, precision: curves.precisionAtRecall, ap50: curves.ap50,
                                              names: rowNames, classIndices: curves.classIndices)
@@ -45,13 +44,14 @@ public enum ValidationPlots {
                                          classIndices: curves.classIndices)
         }
         return [
-            (precisionRecallFile, pr.plot().render()),
-            (f1File, metric(curves.f1, "F1").plot().render()),
-            (precisionFile, metric(curves.precision, "Precision").plot().render()),
-            (recallFile, metric(curves.recall, "Recall").plot().render()),
-            (confusionFile, ConfusionMatrixPlot.heatmap(counts: confusion, names: names, normalized: false).render()),
-            (confusionNormalizedFile, ConfusionMatrixPlot.heatmap(counts: confusion, names: names, normalized: true).render()),
-        ]
+            (prefix + "PR_curve.png", pr.plot().render()),
+            (prefix + "F1_curve.png", metric(curves.f1, "F1").plot().render()),
+            (prefix + "P_curve.png", metric(curves.precision, "Precision").plot().render()),
+            (prefix + "R_curve.png", metric(curves.recall, "Recall").plot().render()),
+        ] + [false, true].map { normalized in
+            (ConfusionMatrixPlot.fileName(normalized: normalized),
+             ConfusionMatrixPlot.heatmap(counts: confusion, names: names, normalized: normalized).render())
+        }
     }
 
     /// Writes every chart as PNG into `folder` (created if missing), each file atomically (a temporary name in
@@ -59,10 +59,10 @@ public enum ValidationPlots {
     /// `ImageEncodeError` wrapped in one).
     @discardableResult
     public static func write(to folder: String, curves: ValidationCurves, confusion: [[Double]],
-                             names: [String]) throws -> [String] {
+                             names: [String], prefix: String = boxPrefix) throws -> [String] {
         let writer = try AtomicFileWriter(temporaryFolder: folder)
         var written: [String] = []
-        for (name, image) in images(curves: curves, confusion: confusion, names: names) {
+        for (name, image) in images(curves: curves, confusion: confusion, names: names, prefix: prefix) {
             let path = folder.hasSuffix("/") ? folder + name : folder + "/" + name
             let bytes: [UInt8]
             do {
