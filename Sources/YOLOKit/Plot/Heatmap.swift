@@ -48,6 +48,8 @@ public struct Heatmap: Sendable {
     func isShown(_ v: Double) -> Bool { !v.isNaN && v >= blankBelow }
 
     private var pad: Int { 6 * textScale }
+    /// From the matrix edge to the tick labels: a tick mark (2 font pixels) and a gap (3).
+    private var labelGap: Int { 5 * tickLabels.scale }
     private var rows: Int { rowLabels.count }
     private var columns: Int { columnLabels.count }
 
@@ -78,10 +80,10 @@ public struct Heatmap: Sendable {
         let rowLabelWidth = rowLabels.map { Canvas.textSize(label($0), scale: ts).width }.max() ?? 0
         let columnLabelExtent = columnLabelsAcross ? BitmapFont.height * ts
             : (columnLabels.map { Canvas.textSize(label($0), scale: ts).width }.max() ?? 0)
-        let left = pad + BitmapFont.height * s + pad + rowLabelWidth + 3 * ts
+        let left = pad + BitmapFont.height * s + pad + rowLabelWidth + labelGap
         let top = 2 * pad + BitmapFont.height * (s + 1) + pad
-        let bottomSpace = 3 * ts + columnLabelExtent + pad + BitmapFont.height * s + pad
-        let barSpace = pad * 3 + 3 * pad + 2 * s + Canvas.textSize("0.00", scale: s).width + 6 * s + pad
+        let bottomSpace = labelGap + columnLabelExtent + pad + BitmapFont.height * s + pad
+        let barSpace = pad * 3 + 3 * pad + 7 * s + Canvas.textSize("0.00", scale: s).width + 6 * s + pad
         let cell = max(1, min((width - left - barSpace) / max(columns, 1), (height - top - bottomSpace) / max(rows, 1)))
         let matrix = PixelRect(x0: left, y0: top, x1: left + cell * columns, y1: top + cell * rows)
         let bar = PixelRect(x0: matrix.x1 + 3 * pad, y0: matrix.y0, x1: matrix.x1 + 3 * pad + 3 * pad, y1: matrix.y1)
@@ -122,7 +124,7 @@ public struct Heatmap: Sendable {
         for r in stride(from: 0, to: rows, by: every) {
             let y = matrix.y0 + r * cell + cell / 2
             canvas.fill(PixelRect(x0: matrix.x0 - tick, y0: y, x1: matrix.x0, y1: y + 1), color: black)
-            canvas.text(label(rowLabels[r]), x: matrix.x0 - 3 * ts, y: matrix.y0 + r * cell + cell / 2, scale: ts,
+            canvas.text(label(rowLabels[r]), x: matrix.x0 - labelGap, y: matrix.y0 + r * cell + cell / 2, scale: ts,
                         color: black, alignment: .trailing, baseline: .middle)
         }
         let across = columnLabelsAcross
@@ -130,9 +132,9 @@ public struct Heatmap: Sendable {
             let x = matrix.x0 + c * cell + cell / 2
             canvas.fill(PixelRect(x0: x, y0: matrix.y1, x1: x + 1, y1: matrix.y1 + tick), color: black)
             if across {
-                canvas.text(label(columnLabels[c]), x: x, y: matrix.y1 + 3 * ts, scale: ts, color: black, alignment: .center)
+                canvas.text(label(columnLabels[c]), x: x, y: matrix.y1 + labelGap, scale: ts, color: black, alignment: .center)
             } else {
-                canvas.verticalText(label(columnLabels[c]), x: x, y: matrix.y1 + 3 * ts, scale: ts, color: black,
+                canvas.verticalText(label(columnLabels[c]), x: x, y: matrix.y1 + labelGap, scale: ts, color: black,
                                     alignment: .trailing, baseline: .middle)
             }
         }
@@ -140,7 +142,7 @@ public struct Heatmap: Sendable {
             : (columnLabels.map { Canvas.textSize(label($0), scale: ts).width }.max() ?? 0)
 
         // Axis labels and title.
-        canvas.text(xLabel, x: (matrix.x0 + matrix.x1) / 2, y: matrix.y1 + 3 * ts + columnLabelExtent + pad,
+        canvas.text(xLabel, x: (matrix.x0 + matrix.x1) / 2, y: matrix.y1 + labelGap + columnLabelExtent + pad,
                     scale: s, color: black, alignment: .center)
         canvas.verticalText(yLabel, x: pad, y: (matrix.y0 + matrix.y1) / 2, scale: s, color: black,
                             alignment: .center, baseline: .top)
@@ -175,7 +177,7 @@ public struct Heatmap: Sendable {
         for v in ticks.values {
             let y = bar.y1 - 1 - Int((v / top * Double(bar.height - 1)).rounded())
             canvas.fill(PixelRect(x0: bar.x1, y0: y, x1: bar.x1 + 3 * s, y1: y + 1), color: black)
-            canvas.text(Ticks.label(v, decimals: ticks.decimals), x: bar.x1 + 5 * s, y: y + 1, scale: s,
+            canvas.text(Ticks.label(v, decimals: ticks.decimals), x: bar.x1 + 7 * s, y: y + 1, scale: s,
                         color: black, baseline: .middle)
         }
     }

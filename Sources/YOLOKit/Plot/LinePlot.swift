@@ -70,9 +70,9 @@ public struct LinePlot: Sendable {
         let s = textScale, titleScale = s + 1
         let yTicks = Ticks.values(yRange)
         let yLabelWidth = yTicks.values.map { Canvas.textSize(Ticks.label($0, decimals: yTicks.decimals), scale: s).width }.max() ?? 0
-        let left = pad + BitmapFont.height * s + pad + yLabelWidth + 2 * s + tickLength
+        let left = pad + BitmapFont.height * s + pad + yLabelWidth + 3 * s + tickLength
         let top = 2 * pad + BitmapFont.height * titleScale + pad
-        let bottom = height - (pad + BitmapFont.height * s + pad + BitmapFont.height * s + 2 * s + tickLength)
+        let bottom = height - (pad + BitmapFont.height * s + pad + BitmapFont.height * s + 3 * s + tickLength)
         let legendWidth = legendSize.width
         let right = width - (legendWidth > 0 ? legendWidth + 2 * pad + 4 * pad : 5 * pad)
         return PlotFrame(area: PixelRect(x0: left, y0: top, x1: max(left + 2, right), y1: max(top + 2, bottom)),
@@ -105,13 +105,13 @@ public struct LinePlot: Sendable {
         for v in xTicks.values {
             let x = f.pixel(x: v, y: yRange.lowerBound).x
             canvas.fill(PixelRect(x0: x, y0: area.y1 + 1, x1: x + 1, y1: area.y1 + 1 + tickLength), color: black)
-            canvas.text(Ticks.label(v, decimals: xTicks.decimals), x: x + 1, y: area.y1 + 1 + tickLength + 2 * s,
+            canvas.text(Ticks.label(v, decimals: xTicks.decimals), x: x + 1, y: area.y1 + 1 + tickLength + 3 * s,
                         scale: s, color: black, alignment: .center)
         }
         for v in yTicks.values {
             let y = f.pixel(x: xRange.lowerBound, y: v).y
             canvas.fill(PixelRect(x0: area.x0 - 1 - tickLength, y0: y, x1: area.x0 - 1, y1: y + 1), color: black)
-            canvas.text(Ticks.label(v, decimals: yTicks.decimals), x: area.x0 - 1 - tickLength - 2 * s, y: y + 1,
+            canvas.text(Ticks.label(v, decimals: yTicks.decimals), x: area.x0 - 1 - tickLength - 3 * s, y: y + 1,
                         scale: s, color: black, alignment: .trailing, baseline: .middle)
         }
 
