@@ -226,6 +226,17 @@ final class PlotTests: TemporaryFolderTestCase {
         try saveSample(image80, "F1_curve_80.png")
         XCTAssertGreaterThan(count(image80, in: plot80.frame.area) { $0 == ClassCurves.grey }, 1000)
 
+        // 20 classes (Ultralytics' most with names): all in the legend, which still fits beside the axes.
+        let curves20 = Self.curves(classes: 20)
+        let plot20 = ClassCurves.precisionRecall(recall: curves20.x, precision: curves20.precisionAtRecall,
+                                                 ap50: curves20.ap50, names: Array(Self.names80.prefix(20)),
+                                                 classIndices: Array(0..<20)).plot()
+        XCTAssertEqual(plot20.legend.count, 21)
+        let image20 = try roundTrip(plot20.render())
+        try saveSample(image20, "PR_curve_20.png")
+        let below = PixelRect(x0: plot20.frame.area.x1 + 40, y0: plot20.frame.area.y1 - 20, x1: image20.width, y1: image20.height)
+        XCTAssertEqual(count(image20, in: below) { $0 != self.white }, 0, "the legend runs past the bottom of the axes")
+
         let curves15 = Self.curves(classes: 15)
         let names15 = (0..<15).map { "a very long class name number \($0) indeed" }
         let plot15 = ClassCurves.precisionRecall(recall: curves15.x, precision: curves15.precisionAtRecall,
