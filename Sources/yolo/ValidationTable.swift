@@ -6,11 +6,12 @@ import YOLOKit
 enum ValidationTable {
     static func text(_ report: ValidationReport, model: String, cocoStats: COCOEvaluation.Result?) -> String {
         let m = report.metrics
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
         func row(_ name: String, _ images: Int, _ instances: Int, _ values: [Double]) -> String {
-            String(format: "%22@%11d%11d", name as NSString, images, instances) + values.map { String(format: "%11.3g", $0) }.joined()
+            pad(name, 22) + pad("\(images)", 11) + pad("\(instances)", 11) + values.map { String(format: "%11.3g", $0) }.joined()
         }
         var lines = [model,
-                     String(format: "%22@", "Class" as NSString) + ["Images", "Instances", "Box(P", "R", "mAP50", "mAP50-95)"].map { String(format: "%11@", $0 as NSString) }.joined(),
+                     pad("Class", 22) + ["Images", "Instances", "Box(P", "R", "mAP50", "mAP50-95)"].map { pad($0, 11) }.joined(),
                      row("all", m.images, m.instances, [m.precision, m.recall, m.mAP50, m.mAP50_95])]
         if m.perClass.count > 1 {
             for c in m.perClass { lines.append(row(c.name, c.images, c.instances, [c.precision, c.recall, c.mAP50, c.mAP50_95])) }
