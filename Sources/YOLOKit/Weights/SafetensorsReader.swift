@@ -18,7 +18,8 @@ import Darwin
 /// section; product(shape) × dtype size (overflow-checked) equals end − begin; the tensors, in offset order,
 /// cover the data section exactly (no overlap, no gap, no trailing bytes), as the format's spec requires;
 /// `__metadata__` (optional, may be null) maps strings to strings. Unknown keys inside a tensor entry are
-/// ignored, as the reference reader does.
+/// ignored, as the reference reader does. Stricter than the reference (safetensors 0.8 keeps the last of two
+/// entries with one name): a duplicate key anywhere in the header is an error.
 ///
 /// The mapping is read-only and private; as with any mmap, another process truncating the file while it is
 /// mapped would fault the reader (SIGBUS).
