@@ -14,6 +14,7 @@ enum FuzzTarget: String, CaseIterable {
     case darknetCfg = "darknet-cfg"
     case darknetWeights = "darknet-weights"
     case torch
+    case safetensors
 }
 
 // Set once in LLVMFuzzerInitialize, before any input runs; libFuzzer is single-threaded (-jobs=1).
@@ -47,6 +48,7 @@ public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
     case .darknetCfg: fuzzDarknetConfig(bytes)
     case .darknetWeights: fuzzDarknetWeights(bytes)
     case .torch: fuzzTorch(bytes)
+    case .safetensors: fuzzSafetensors(bytes)
     }
     return 0
 }

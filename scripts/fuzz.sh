@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh TARGET repro [--asan] FILE...                    run the target once on each FILE
 #   scripts/fuzz.sh build [--asan]                                   only build
 #
-# TARGET: image | darknet-cfg | darknet-weights | torch
+# TARGET: image | darknet-cfg | darknet-weights | torch | safetensors
 #
 # The fuzzer binary is Fuzz/*.swift compiled together with Sources/YOLOKit into one module (swiftc
 # -sanitize=fuzzer, plus -sanitize=address with --asan); the C shim, ZIPFoundation and our Swift code are
@@ -20,7 +20,7 @@ root=$PWD
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 
-targets=(image darknet-cfg darknet-weights torch)
+targets=(image darknet-cfg darknet-weights torch safetensors)
 target=$1; shift
 mode=fuzz; seconds=0
 if [ "$target" = build ]; then
@@ -107,6 +107,7 @@ case $target in
   darknet-cfg) max_len=4096 ;;
   darknet-weights) max_len=4096 ;;
   torch) max_len=24576 ;;
+  safetensors) max_len=4096 ;;
 esac
 # Each variant keeps its own working corpus: the ASan build is 5-30x slower, and replaying a large corpus
 # grown by the plain build would take its whole time budget.

@@ -17,6 +17,7 @@ import argparse
 import collections
 import ctypes
 import io
+import json
 import os
 import pickle
 import shutil
@@ -627,6 +628,51 @@ def regression_fixtures():
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Safetensors
+# ----------------------------------------------------------------------------------------------------------
+
+def safetensors_file(tensors, metadata=None, pad=True):
+    """A safetensors file laid out as the reference writer does (tensors: [(name, dtype, shape, bytes)])."""
+    header, data = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def safetensors_seeds():
+    """File form, and the harness's header form: JSON text, NUL, data (see Fuzz/FuzzSafetensors.swift)."""
+    s = {}
+    f32 = struct.pack("<4f", 1.0, -2.0, 0.5, 3.0)
+    s["f32.safetensors"] = safetensors_file([("w", "F32", [2, 2], f32)])
+    s["all_dtypes.safetensors"] = safetensors_file(
+        [(f"t.{d.lower()}", d, [2], bytes(range(2 * n))) for d, n in
+         [("U64", 8), ("I64", 8), ("F64", 8), ("F32", 4), ("U32", 4), ("I32", 4), ("BF16", 2), ("F16", 2), ("U16", 2),
+          ("I16", 2), ("I8", 1), ("U8", 1), ("BOOL", 1)]],
+        metadata={"format": "pt", "names": '{"0": "person"}'})
+    s["scalar_and_empty.safetensors"] = safetensors_file([("s", "I64", [], struct.pack("<q", -1)), ("e", "F16", [0, 3], b"")])
+    s["empty.safetensors"] = safetensors_file([])
+    s["metadata_only.safetensors"] = safetensors_file([], metadata={"k": "v\n\u00e9"})
+    s["unpadded.safetensors"] = safetensors_file([("w", "F32", [2, 2], f32)], pad=False)
+    overlap = b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}'
+    s["overlap.safetensors"] = struct.pack("<Q", len(overlap)) + overlap + bytes(12)
+    s["huge_length.safetensors"] = struct.pack("<Q", 2 ** 63) + b"{}"
+    def header_form(header, data=b""):
+        return json.dumps(header, separators=(",", ":")).encode() + b"\0" + data
+    s["h_f32.json"] = header_form({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}, f32)
+    s["h_meta.json"] = header_form({"__metadata__": {"a": "b"}, "x": {"dtype": "BF16", "shape": [1, 2], "data_offsets": [0, 4]},
+                                    "y": {"dtype": "U8", "shape": [3], "data_offsets": [4, 7]}}, bytes(7))
+    s["h_gap.json"] = header_form({"w": {"dtype": "I32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8))
+    s["h_escapes.json"] = b'{"\\u00e9\\ud83d\\ude00\\n":{"dtype":"I8","shape":[1],"data_offsets":[0,1],"x":[true,false,null,1.5e3]}}\0\x01'
+    return s
+
+
+# ----------------------------------------------------------------------------------------------------------
 
 def write(out, target, seeds):
     d = os.path.join(out, target)
@@ -650,6 +696,7 @@ def main():
     write(args.out, "darknet-cfg", cfg_seeds())
     write(args.out, "darknet-weights", weights_seeds())
     write(args.out, "torch", torch_seeds())
+    write(args.out, "safetensors", safetensors_seeds())
     regressions = os.path.join(ROOT, "Tests/Fixtures/fuzz-regressions")
     os.makedirs(regressions, exist_ok=True)
     for name, data in sorted(regression_fixtures().items()):
