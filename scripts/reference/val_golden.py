@@ -12,7 +12,12 @@ file with a class out of range (Ultralytics leaves that image out).
 Writes Tests/Fixtures/val/:
   dataset.json   the recipe: per image its source, crop, mirror, step and label text; names
   golden.json    YOLO("fall-yolov8s.pt").val(data=..., batch=1): results_dict, per-class P/R/mAP50/mAP50-95,
-                 images and instances per class, the images Ultralytics used
+                 images and instances per class; and pycocotools' 12 COCOeval stats of Ultralytics' predictions.json
+                 against instances.json
+  instances.json the same ground truth as COCO annotations (image ids 1…N, category id = class + 1, as Ultralytics'
+                 class_map for a non-COCO dataset; the left-out image is not in it)
+  ultralytics_predictions.json  Ultralytics' predictions.json of that val run (save_json=True), image ids mapped to
+                 instances.json's
 Usage:  .venv/bin/python scripts/reference/val_golden.py [--keep DIR]   (after scripts/fetch-models.sh)
 """
 import argparse
@@ -106,6 +111,52 @@ def make_recipe(model: YOLO) -> dict:
     return {"names": NAMES, "images": images}
 
 
+def coco_golden(recipe: dict, folder: str, save_dir: str):
+    """COCO ground truth from the label files, Ultralytics' predictions.json on it, and pycocotools' stats."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, ids = [], [], {}
+    for item in recipe["images"]:
+        path = os.path.join(folder, "images", "val", item["name"] + ".png")
+        h, w = cv2.imread(path).shape[:2]
+        rows = [line.split() for line in (item["labels"] or "").splitlines() if line.strip()]
+        if any(int(r[0]) >= len(NAMES) for r in rows):
+            continue  # Ultralytics left this image out
+        ids[item["name"]] = len(images) + 1
+        images.append({"id": len(images) + 1, "file_name": item["name"] + ".png", "width": w, "height": h})
+        seen = set()
+        for r in rows:
+            values = tuple(float(v) for v in r[1:])
+            if len(values) > 4:  # polygon: its bounding box
+                xs, ys = values[0::2], values[1::2]
+                x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
+                values = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+            key = (r[0],) + values
+            if key in seen:
+                continue
+            seen.add(key)
+            cx, cy, bw, bh = values
+            box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
+            annotations.append({"id": len(annotations) + 1, "image_id": ids[item["name"]], "category_id": int(r[0]) + 1,
+                                "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
+    instances = {"images": images, "annotations": annotations,
+                 "categories": [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]}
+    with open(os.path.join(save_dir, "predictions.json")) as f:
+        predictions = [dict(p, image_id=ids[p["image_id"]]) for p in json.load(f) if p["image_id"] in ids]
+    gt_path, dt_path = os.path.join(folder, "instances.json"), os.path.join(folder, "dt.json")
+    with open(gt_path, "w") as f:
+        json.dump(instances, f)
+    with open(dt_path, "w") as f:
+        json.dump(predictions, f)
+    gt = COCO(gt_path)
+    evaluator = COCOeval(gt, gt.loadRes(dt_path), "bbox")
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    return [float(v) for v in evaluator.stats], instances, predictions
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", help="also leave the materialized dataset in this folder")
@@ -117,7 +168,7 @@ def main() -> None:
         shutil.rmtree(folder)
     yaml = materialize(recipe, folder)
     metrics = YOLO(os.path.join(MODELS, "fall-yolov8s.pt")).val(data=yaml, batch=1, imgsz=640, plots=False, verbose=False,
-                                                               workers=0, project=os.path.join(folder, "runs"))
+                                                               workers=0, project=os.path.join(folder, "runs"), save_json=True)
     box = metrics.box
     per_class = []
     for i, c in enumerate(box.ap_class_index.tolist()):
@@ -131,7 +182,12 @@ def main() -> None:
         "per_class": per_class,
         "instances": int(metrics.nt_per_class.sum()),
     }
+    golden["coco_eval"], instances, predictions = coco_golden(recipe, folder, str(metrics.save_dir))
     os.makedirs(OUT, exist_ok=True)
+    for name, value in (("instances.json", instances), ("ultralytics_predictions.json", predictions)):
+        with open(os.path.join(OUT, name), "w") as f:
+            json.dump(value, f, separators=(",", ":"))
+            f.write("\n")
     with open(os.path.join(OUT, "dataset.json"), "w") as f:
         json.dump(recipe, f, indent=1)
         f.write("\n")
