@@ -112,10 +112,10 @@ struct ValCommand: ParsableCommand {
             options.maxDetections = mostLabels
         }
         options.keepPredictions = saveJSON || cocoTruth != nil
-        let report = Validator.run(detector, images: inputs, options: options) { done, total in
-            if format == .text && isatty(2) != 0 { FileHandle.standardError.write(Data("\rvalidating \(done)/\(total)".utf8)) }
-        }
-        if format == .text && isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+        // The batch job's progress display on standard error: a bar on a terminal, a line every 10 s otherwise.
+        let progress = BatchProgress(style: format == .text ? BatchProgress.automaticStyle : .off, total: inputs.count)
+        let report = Validator.run(detector, images: inputs, options: options) { progress.advance(failed: $0) }
+        progress.finish()
         for failure in report.failures { printError("error: \(failure.path): \(failure.reason) (left out)") }
 
         let folder = RunFolder.choose(explicit: saveDir, name: "val")

@@ -48,10 +48,11 @@ public struct ValidationReport: Sendable {
 /// Runs a detector over labelled images the way Ultralytics' `DetectionValidator` does (its letterbox for val
 /// batches through `DetectionModel.placeImageForValidation`, multi-label NMS at the validation thresholds,
 /// predictions and labels matched in the network-input frame) and accumulates `DetectionMetrics` and a
-/// `ConfusionMatrix`. The next image is decoded and letterboxed on another thread while the network runs.
+/// `ConfusionMatrix`. The next image is decoded and letterboxed on another thread while the network runs;
+/// `progress` is called after each image.
 public enum Validator {
     public static func run(_ detector: Detector, images: [ValidationImage], options: ValidationOptions = ValidationOptions(),
-                           progress: ((Int, Int) -> Void)? = nil) -> ValidationReport {
+                           progress: ((_ failed: Bool) -> Void)? = nil) -> ValidationReport {
         var metrics = DetectionMetrics(classNames: detector.names)
         var confusion = ConfusionMatrix(classCount: detector.names.count, confidence: options.confidence, iou: 0.45)
         var failures: [(path: String, reason: String)] = []
@@ -81,11 +82,11 @@ public enum Validator {
         for i in images.indices {
             let current = next!.wait()
             next = i + 1 < images.count ? prepare(i + 1) : nil
-            progress?(i, images.count)
             let prepared: PreparedImage, decodeMs: Double
             switch current {
             case .failure(let error):
                 failures.append((images[i].path, "\(error)"))
+                progress?(true)
                 continue
             case .success(let value):
                 (prepared, decodeMs) = value
@@ -117,8 +118,8 @@ public enum Validator {
             totals.inference += result.times.forward
             totals.postprocess += result.times.postprocess
             counted += 1
+            progress?(false)
         }
-        progress?(images.count, images.count)
         let n = Double(max(counted, 1))
         return ValidationReport(metrics: metrics.compute(), confusion: confusion,
                                 speed: (totals.decode / n, totals.preprocess / n, totals.inference / n, totals.postprocess / n),
