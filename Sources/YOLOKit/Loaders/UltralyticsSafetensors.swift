@@ -85,7 +85,7 @@ enum UltralyticsSafetensors {
                     guard let entry = file.entry(named: full) else { throw fail("tensor '\(full)' named by the module tree is not in the file") }
                     guard entry.shape == shape else { throw fail("tensor '\(full)' has shape \(entry.shape) in the file but \(shape) in the module tree") }
                     guard let dtype = entry.dtype.torchDType else { throw fail("tensor '\(full)' has dtype \(entry.dtype.rawValue), which no torch tensor has") }
-                    if key == "_parameters" && !entry.dtype.isFloatingPoint { throw fail("tensor '\(full)' is a parameter but \(entry.dtype.rawValue)") }
+                    if key == "parameters" && !entry.dtype.isFloatingPoint { throw fail("tensor '\(full)' is a parameter but \(entry.dtype.rawValue)") }
                     named.insert(full)
                     let count = shape.reduce(1, *)
                     var strides = [Int](repeating: 1, count: shape.count)
