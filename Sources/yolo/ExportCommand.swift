@@ -34,10 +34,25 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let format = weightsFormat!, dtype = weightDType!
-        let source = try ModelFile.load(model, options: ExecutionOptions())
+        let source: any DetectionModel
+        do {
+            source = try ModelFile.load(model, options: ExecutionOptions())
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)  // a bad model, as `yolo detect`
+        }
         let stem = ((model as NSString).lastPathComponent as NSString).deletingPathExtension
         let path = output ?? stem + (dtype == .float32 ? "" : "-" + self.dtype) + "." + (format == .pt ? "pt" : format.rawValue)
-        let report = try source.export(to: path, format: format, dtype: dtype)
+        let report: ExportReport
+        do {
+            report = try source.export(to: path, format: format, dtype: dtype)
+        } catch let error as WeightsWriteError where error.path == path {
+            printError("error: \(error)")
+            throw ExitCode(1)  // the output could not be written
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)  // the model cannot be exported (e.g. a Darknet model)
+        }
         print("wrote \(report.path): \(report.tensorCount) tensors, \(report.dtype.rawValue), \(report.fileSize.formatted) bytes (\(String(format: "%.2f", Double(report.fileSize) / 1_048_576)) MiB)")
         guard dtype != .float32 else { return }
         print("largest change of any weight: \(report.largestWeightChange)")

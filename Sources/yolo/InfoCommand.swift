@@ -26,8 +26,13 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         let size = imgsz.map { ($0 + 31) / 32 * 32 }
-        let loaded = try ModelFile.load(model, imageSize: size, options: ExecutionOptions(threads: 1))
-        let info = try loaded.info(imageSize: size)
+        let info: ModelInfo
+        do {
+            info = try ModelFile.load(model, imageSize: size, options: ExecutionOptions(threads: 1)).info(imageSize: size)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)  // a bad model, as `yolo detect`
+        }
         switch format {
         case .json: print(info.json.serialized())
         case .text: print(Self.text(info))

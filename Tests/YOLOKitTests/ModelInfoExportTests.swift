@@ -174,3 +174,54 @@ final class ModelInfoExportTests: XCTestCase {
                        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 }
+
+/// The `info` and `export` commands end to end (the binary).
+final class InfoExportCLITests: XCTestCase {
+    func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TestPaths.yoloBinary())
+        process.arguments = args
+        let dir = try TorchCheckpointTests.tempDirectory()
+        let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
+    }
+
+    func testInfoAndExport() throws {
+        let tiny = TestPaths.fixture("ultralytics/yolo11-tiny.pt")
+        let json = try run(["info", "--model", tiny, "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["parameters"] as? Int, 193_795)
+        XCTAssertEqual((object["names"] as? [String]) ?? [], ["alpha", "beta", "gamma"])
+        XCTAssertEqual((object["layers"] as? [Any])?.count, 24)
+        let text = try run(["info", "--model", tiny, "--imgsz", "320"])
+        XCTAssertTrue(text.stdout.contains("193,795 parameters"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("C2PSA"), text.stdout)
+
+        let dir = try TorchCheckpointTests.tempDirectory()
+        let out = dir.appendingPathComponent("t.safetensors").path
+        let export = try run(["export", "--model", tiny, "--dtype", "bf16", "--output", out, "--sample", TestPaths.fixture("ultralytics/input_256x320.png")])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        XCTAssertTrue(export.stdout.contains("BF16"), export.stdout)
+        XCTAssertTrue(export.stdout.contains("largest change of the raw outputs"), export.stdout)
+        let detect = try run(["detect", "--model", out, TestPaths.fixture("ultralytics/input_256x320.png")])
+        XCTAssertEqual(detect.status, 0, detect.stderr)
+
+        XCTAssertEqual(try run(["export", "--model", tiny, "--dtype", "fp8"]).status, 2)
+        XCTAssertEqual(try run(["export", "--model", tiny, "--format", "onnx"]).status, 2)
+        XCTAssertEqual(try run(["info", "--model", dir.appendingPathComponent("missing.pt").path]).status, 2)
+        let notExportable = try run(["export", "--model", TestPaths.model("yolov3-tiny.cfg"), "--output", dir.appendingPathComponent("d.safetensors").path])
+        if FileManager.default.fileExists(atPath: TestPaths.model("yolov3-tiny.cfg")) {
+            XCTAssertEqual(notExportable.status, 2)
+            XCTAssertTrue(notExportable.stderr.contains("not supported"), notExportable.stderr)
+        }
+        let unwritable = try run(["export", "--model", tiny, "--output", dir.appendingPathComponent("no/such/dir/x.safetensors").path])
+        XCTAssertEqual(unwritable.status, 1, unwritable.stderr)
+    }
+}
