@@ -38,6 +38,53 @@ public final class DarknetDetectionModel: DetectionModel {
 }
 
 extension DarknetDetectionModel {
+    /// The layers of the cfg at the network's input size (`imageSize` is the size it was loaded at; another size
+    /// needs a reload). Parameters are the cfg's unfused trainable values: conv weights and biases, plus the BatchNorm
+    /// scales of `batch_normalize=1` layers (their rolling mean and variance are statistics, as Ultralytics leaves
+    /// buffers out). GFLOPs: 2 × the convolutions' multiply-accumulates, as Darknet prints BFLOPs.
+    /// Not written yet: Darknet cfg/weights and safetensors exports of Darknet models are future work.
+    public func export(to path: String, format: WeightsFormat, dtype: WeightDType) throws -> ExportReport {
+        throw WeightsWriteError(path: model.configPath, reason: "exporting Darknet models (--format \(format.rawValue)) is not supported yet; only Ultralytics checkpoints can be exported")
+    }
+
+    public func info(imageSize: Int?) throws -> ModelInfo {
+        let config = try DarknetConfig.load(path: model.configPath)
+        let sections = config.sections.filter { $0.name != "net" && $0.name != "network" }
+        let nodes = network.nodes
+        var rows: [ModelInfo.Layer] = []
+        var total = 0, macs = 0
+        for (i, node) in nodes.enumerated() {
+            let section = sections.count == nodes.count ? sections[i] : nil
+            var params = node.layer.parameterCount
+            var args: [String] = []
+            if let section {
+                for key in ["filters", "size", "stride", "layers", "from", "activation", "mask"] {
+                    if let v = section.options[key]?.value { args.append("\(key)=\(v)") }
+                }
+                if section.name.hasPrefix("conv"), section.options["batch_normalize"]?.value == "1" {
+                    params += node.layer.outputShape.channels
+                    args.append("bn")
+                }
+            }
+            total += params
+            macs += node.layer.macs
+            let s = node.layer.outputShape
+            rows.append(ModelInfo.Layer(index: i, from: node.inputs.map { $0 == i - 1 ? -1 : $0 }, kind: section?.name ?? node.layer.kind,
+                                        arguments: args.joined(separator: ", "), parameters: params,
+                                        outputShape: [s.channels, s.height, s.width], gflops: ModelInfo.gflops(macs: node.layer.macs)))
+        }
+        var metadata: [(key: String, value: String)] = [("cfg", model.configPath), ("weights", model.weightsPath)]
+        if let w = try? DarknetWeights(path: model.weightsPath) {
+            metadata += [("version", "\(w.major).\(w.minor).\(w.revision)"), ("seen", "\(w.seen)")]
+        }
+        let s = network.inputShape
+        return ModelInfo(family: "Darknet", file: model.configPath, task: "detect", inputShape: [3, s.height, s.width],
+                         layers: rows, parameters: total, gflops: ModelInfo.gflops(macs: macs), names: names,
+                         strides: model.heads.map { s.height / max(1, $0.outputShape.height) }, metadata: metadata,
+                         notes: ["parameters: conv weights + biases + BatchNorm scales of the cfg (rolling mean/variance not counted)",
+                                 "GFLOPs: 2 × convolution multiply-accumulates at \(s.width)×\(s.height), as Darknet's BFLOPs"])
+    }
+
     /// Loads a cfg with weights beside it (same stem) and class names from `<stem>.names`, or `coco.names`
     /// beside it for 80-class models; other models without a names file get "class0", "class1", ….
     public static func load(cfgPath: String, weightsPath: String? = nil, inputSize: Int? = nil,

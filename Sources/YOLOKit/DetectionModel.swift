@@ -24,6 +24,14 @@ public protocol DetectionModel: AnyObject {
     /// Candidate boxes (network-input pixels) scoring above `confidence`, read after `network.forward`.
     func candidates(from network: Network, confidence: Float, multiLabel: Bool) -> [Detection]
 
+    /// The layer table, counts and file metadata `yolo info` shows. `imageSize`: the square input the shapes and
+    /// GFLOPs are for (nil: 640 for Ultralytics, as its `get_flops`; Darknet: the network's own size).
+    func info(imageSize: Int?) throws -> ModelInfo
+
+    /// Writes the model's own unfused weights as `format` (`WeightsFormat`), floating-point tensors as `dtype`.
+    /// A model that cannot be written in that format throws `WeightsWriteError`.
+    func export(to path: String, format: WeightsFormat, dtype: WeightDType) throws -> ExportReport
+
     /// How `yolo val` feeds an image: as the model family's reference validator prepares it (Ultralytics: see
     /// `Preprocess.ultralyticsValidationGeometry`), which may differ from predict. Default: as predict.
     func validationInputShape(imageWidth: Int, imageHeight: Int) -> TensorShape
@@ -40,6 +48,14 @@ extension DetectionModel {
 
     public func placeImageForValidation(_ image: RGBImage, into input: FeatureMap) -> InputTransform {
         placeImage(image, into: input)
+    }
+
+    /// The network's raw outputs (every output node, concatenated) for one image placed as predict places it.
+    public func rawOutputs(for image: RGBImage, options: ExecutionOptions = ExecutionOptions()) -> [Float] {
+        let net = network(for: inputShape(imageWidth: image.width, imageHeight: image.height))
+        _ = placeImage(image, into: net.input)
+        net.forward(options)
+        return net.outputs.flatMap { $0.buffer.array }
     }
 
     /// The heads' candidates with this model's class names.

@@ -50,6 +50,16 @@ public final class UltralyticsDetectionModel: DetectionModel {
         Preprocess.ultralyticsValidationLetterbox(image, into: input, imageSize: imageSize)
     }
 
+    public func export(to path: String, format: WeightsFormat, dtype: WeightDType) throws -> ExportReport {
+        try model.export(to: path, format: format, dtype: dtype, imageSize: imageSize)
+    }
+
+    public func info(imageSize: Int?) throws -> ModelInfo {
+        let stride = model.strides.max() ?? 32, size = imageSize ?? 640
+        let side = max(stride, (size + stride - 1) / stride * stride)
+        return try model.info(height: side, width: side)
+    }
+
     /// The network for one input size, built on first use (weights are shared between sizes).
     public func network(for shape: TensorShape) -> Network {
         let key = [shape.height, shape.width]

@@ -6,7 +6,7 @@ import YOLOKit
 /// which model, at which input size, on how many threads and which GEMM backend. Checked in `validate` like every
 /// other usage error (exit status 2).
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model name (see `yolo models`), an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it.")
+    @Option(help: "Model name (see `yolo models`), an Ultralytics .pt checkpoint or its .safetensors export (`yolo export`), or a Darknet .cfg with its .weights beside it.")
     var model: String = ModelRegistry.defaultModel
 
     @Option(help: "Network input size in pixels (a multiple of 32; others are rounded up). Default: the model's own — the cfg's size for Darknet, the checkpoint's training imgsz for Ultralytics (640 when it has none).")

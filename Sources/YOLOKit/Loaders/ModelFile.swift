@@ -13,10 +13,10 @@ public enum ModelFile {
         case "cfg":
             guard endToEnd != true else { throw ModelLoadError(path: path, reason: "Darknet models have no end-to-end (NMS-free) head") }
             return try DarknetDetectionModel.load(cfgPath: path, inputSize: imageSize, options: options)
-        case "pt":
+        case "pt", "safetensors":
             return try UltralyticsDetectionModel(path: path, imageSize: imageSize, endToEnd: endToEnd, options: options)
         default:
-            throw ModelLoadError(path: path, reason: "unsupported model file type (expected an Ultralytics .pt checkpoint, or a Darknet .cfg with its .weights beside it)")
+            throw ModelLoadError(path: path, reason: "unsupported model file type (expected an Ultralytics .pt checkpoint or its .safetensors export, or a Darknet .cfg with its .weights beside it)")
         }
     }
 }

@@ -5,6 +5,8 @@ import Foundation
 /// Ultralytics keeps as the model's defaults (`Model._reset_ckpt_args`: imgsz, data, task, single_cls).
 struct UltralyticsCheckpointContents {
     let layers: [TorchModule]  // DetectionModel.model children, in order
+    /// The DetectionModel module itself (its `model` child holds `layers`).
+    let detectionModel: TorchModule
     let names: [String]
     let strides: [Int]
     let regMax: Int
@@ -19,10 +21,14 @@ struct UltralyticsCheckpointContents {
     static let keptTrainArguments = ["imgsz", "data", "task", "single_cls"]
 
     init(_ checkpoint: TorchCheckpoint, limits: ModelLimits) throws {
+        try self.init(root: checkpoint.root, tensors: checkpoint, limits: limits)
+    }
+
+    /// `root`: the checkpoint's top-level dict (for an exported file, the one rebuilt from its metadata).
+    init(root: PickleValue, tensors checkpoint: any TorchTensorSource, limits: ModelLimits) throws {
         let path = checkpoint.path
         let fail = { (reason: String) in ModelLoadError(path: path, reason: reason) }
         // The model lives under "model" (released/stripped checkpoints) or "ema" (training checkpoints).
-        let root = checkpoint.root
         let candidates = ["model", "ema"].compactMap { key -> PickleObject? in
             if case .object(let o)? = root.value(forKey: key) { return o }
             return nil
@@ -35,6 +41,7 @@ struct UltralyticsCheckpointContents {
             throw fail("unsupported task model \(model.typeName) (only DetectionModel — object detection — is supported)")
         }
         guard let sequential = model.child("model") else { throw fail("DetectionModel has no 'model' Sequential") }
+        detectionModel = model
         layers = sequential.children.map(\.module)
         guard let head = layers.last, head.className == "Detect" else {
             throw fail("the last layer is \(layers.last?.typeName ?? "missing"), expected an ultralytics Detect head")

@@ -17,6 +17,22 @@ final class UltralyticsGraphBuilder {
     /// exponential time without a bound.
     var visits = 0
     static let maxVisits = 200_000
+    /// Multiply-accumulates by top-level layer path ("model.12"), counted as Ultralytics' `get_flops` (thop) counts
+    /// them on the unfused module tree: every Conv2d (output elements × input channels per group × k²), every
+    /// BatchNorm2d (4 per element), attention's two matrix products, the DFL conv. Activations, pooling, nearest
+    /// upsampling, concatenation and additions count nothing.
+    var macs: [String: Int] = [:]
+    /// For `info`: also build the Detect branch pair the network does not run (Ultralytics' eval forward of a
+    /// YOLO26 head runs both pairs, so its FLOPs include both).
+    var countAllBranches = false
+    /// The output node of each top-level layer, once built.
+    var layerOutputs: [Int] = []
+
+    func countMACs(_ p: String, _ n: Int) {
+        let parts = p.split(separator: ".")
+        let key = parts.count >= 2 ? parts[0] + "." + parts[1] : p[...]
+        macs[String(key), default: 0] += n
+    }
 
     /// Module class names this builder understands; anything else is an error naming class and layer.
     enum ModuleKind: String {
@@ -261,6 +277,8 @@ final class UltralyticsGraphBuilder {
         let layer = ConvolutionLayer(inputShape: inShape, filters: out, size: kh, stride: stride0, pad: padding0, groups: groups,
                                      activation: activation, weights: folded.weights, bias: folded.bias, winograd: model.winograd)
         guard layer.outputShape.height > 0, layer.outputShape.width > 0 else { throw error(c, "\(p): input \(inShape) too small") }
+        let outCount = layer.outputShape.count
+        countMACs(p, outCount * inPerGroup * kh * kh + (batchNorm != nil ? 4 * outCount : 0))
         return layer
     }
 
@@ -302,6 +320,7 @@ final class UltralyticsGraphBuilder {
         let n = layer.outputShape.planeSize, count = layer.outputShape.count
         let extra = ExtraMemory(linear: NetworkBudget.product(n, keyDim) ?? Int.max, quadratic: NetworkBudget.product(2, n, n) ?? Int.max,
                                 fixed: NetworkBudget.product(2, count).map { $0 + pe.workspaceSize } ?? Int.max)
+        countMACs(p, heads * n * n * (keyDim + headDim))  // qᵀk and v·attnᵀ (Ultralytics' `@` products)
         let core = try append(layer, inputs: [qkv], for: m, path: p, extra: extra)
         return try module(try child(m, "proj"), path: p + ".proj", inputs: [core])
     }
@@ -332,7 +351,17 @@ final class UltralyticsGraphBuilder {
             }
             branchOutputs += [b, c]
         }
+        if countAllBranches && model.hasOneToOneHead && m.child("cv2") != nil {
+            // Built only to be counted: Ultralytics' eval forward runs both branch pairs of a YOLO26 head.
+            let (otherBox, otherCls) = model.endToEnd ? ("cv2", "cv3") : ("one2one_cv2", "one2one_cv3")
+            for (name, kids) in [(otherBox, try child(m, otherBox).children), (otherCls, try child(m, otherCls).children)] {
+                for (level, input) in inputs.enumerated() where level < kids.count {
+                    _ = try module(kids[level].module, path: "\(p).\(name).\(kids[level].name)", inputs: [input])
+                }
+            }
+        }
         if regMax > 1 {
+            countMACs(p, 4 * regMax * inputs.reduce(0) { $0 + network.shape(of: $1).planeSize })  // the DFL 1×1 conv
             // DFL's 1×1 conv holds the bin values 0…regMax−1; check instead of trusting.
             let dfl = try child(try child(m, "dfl"), "conv")
             let bins = try floats(dfl, "weight", path: p + ".dfl.conv")

@@ -25,7 +25,12 @@ public final class UltralyticsModel {
     public let trainingImageSize: Int?
     /// Estimated Float32 values a network for a 640×640 input holds (outputs, scratch, weights).
     public private(set) var estimatedFloats640 = 0
-    let checkpoint: TorchCheckpoint
+    /// Where the weights are read from (the `.pt` archive, or an exported `.safetensors` file).
+    let checkpoint: any TorchTensorSource
+    /// The checkpoint's top-level dict (version, date, train_args, …; for an exported file, rebuilt from its metadata).
+    let root: PickleValue
+    /// The DetectionModel module (the whole tree: what `state_dict()` and `info` walk).
+    let detectionModel: TorchModule
     let layers: [TorchModule]  // DetectionModel.model children, in order
     /// Folded conv weights by module path, shared by every network built.
     var foldedConvs: [String: (weights: FloatBuffer, bias: FloatBuffer)] = [:]
@@ -37,8 +42,17 @@ public final class UltralyticsModel {
         self.path = path
         self.limits = options.limits
         self.winograd = options.winograd
-        checkpoint = try TorchCheckpoint(path: path)
-        let contents = try UltralyticsCheckpointContents(checkpoint, limits: limits)
+        if (path as NSString).pathExtension.lowercased() == "safetensors" {
+            let exported = try UltralyticsSafetensors.open(path: path)
+            checkpoint = exported.tensors
+            root = exported.root
+        } else {
+            let pt = try TorchCheckpoint(path: path)
+            checkpoint = pt
+            root = pt.root
+        }
+        let contents = try UltralyticsCheckpointContents(root: root, tensors: checkpoint, limits: limits)
+        detectionModel = contents.detectionModel
         layers = contents.layers
         names = contents.names
         strides = contents.strides
@@ -67,12 +81,13 @@ public final class UltralyticsModel {
     }
 
     /// Builds the network; with a `budget`, every allocation is checked against it before it happens.
-    func build(height: Int, width: Int, checkUnused: Bool, budget: NetworkBudget?) throws -> (network: Network, builder: UltralyticsGraphBuilder) {
+    func build(height: Int, width: Int, checkUnused: Bool, budget: NetworkBudget?, countAllBranches: Bool = false) throws -> (network: Network, builder: UltralyticsGraphBuilder) {
         guard (1...limits.maxDimension).contains(height), (1...limits.maxDimension).contains(width) else {
             throw ModelLoadError(path: path, reason: "input size \(width)×\(height) is outside 1...\(limits.maxDimension) per side")
         }
         let builder = UltralyticsGraphBuilder(model: self, network: Network(inputShape: TensorShape(channels: 3, height: height, width: width)))
         builder.budget = budget
+        builder.countAllBranches = countAllBranches
         try builder.budget?.reserve(NetworkBudget.product(3, height, width), for: "the input")
         var outputs: [Int] = []  // node index of each top-level layer's output
         for (i, layer) in layers.enumerated() {
@@ -88,6 +103,7 @@ public final class UltralyticsModel {
             }
             outputs.append(try builder.module(layer, path: "model.\(i)", inputs: inputs))
         }
+        builder.layerOutputs = outputs
         builder.network.addOutput(outputs[outputs.count - 1], head: builder.head)
         if checkUnused { try builder.checkAllParametersUsed(layers) }
         return (builder.network, builder)
