@@ -9,10 +9,19 @@ public final class DarknetDetectionModel: DetectionModel {
     public var defaultIoU: Float { 0.45 }
     public var usesNMS: Bool { true }
 
+    /// The cfg the network was built from, and how to read its unfused weights again (info and export need them;
+    /// the network holds them folded).
+    public let config: DarknetConfig
+    let reloadWeights: () throws -> DarknetWeights
+
     /// Shares layer-output memory in `model.network` (`Network.shareBuffers`): only the heads' outputs stay readable.
-    public init(_ model: DarknetModel, names: [String]) {
+    /// `config` / `reloadWeights`: nil reads `model.configPath` / `model.weightsPath` again.
+    public init(_ model: DarknetModel, names: [String], config: DarknetConfig? = nil, reloadWeights: (() throws -> DarknetWeights)? = nil) {
         self.model = model
         self.names = names
+        self.config = config ?? ((try? DarknetConfig.load(path: model.configPath)) ?? DarknetConfig.empty(path: model.configPath))
+        let weightsPath = model.weightsPath
+        self.reloadWeights = reloadWeights ?? { try DarknetWeights(path: weightsPath) }
         model.network.shareBuffers()
     }
 
@@ -42,13 +51,8 @@ extension DarknetDetectionModel {
     /// needs a reload). Parameters are the cfg's unfused trainable values: conv weights and biases, plus the BatchNorm
     /// scales of `batch_normalize=1` layers (their rolling mean and variance are statistics, as Ultralytics leaves
     /// buffers out). GFLOPs: 2 × the convolutions' multiply-accumulates, as Darknet prints BFLOPs.
-    /// Not written yet: Darknet cfg/weights and safetensors exports of Darknet models are future work.
-    public func export(to path: String, format: WeightsFormat, dtype: WeightDType) throws -> ExportReport {
-        throw WeightsWriteError(path: model.configPath, reason: "exporting Darknet models (--format \(format.rawValue)) is not supported yet; only Ultralytics checkpoints can be exported")
-    }
-
+    /// (Export: DarknetExport.swift.)
     public func info(imageSize: Int?) throws -> ModelInfo {
-        let config = try DarknetConfig.load(path: model.configPath)
         let sections = config.sections.filter { $0.name != "net" && $0.name != "network" }
         let nodes = network.nodes
         var rows: [ModelInfo.Layer] = []
@@ -74,7 +78,7 @@ extension DarknetDetectionModel {
                                         outputShape: [s.channels, s.height, s.width], gflops: ModelInfo.gflops(macs: node.layer.macs)))
         }
         var metadata: [(key: String, value: String)] = [("cfg", model.configPath), ("weights", model.weightsPath)]
-        if let w = try? DarknetWeights(path: model.weightsPath) {
+        if let w = try? reloadWeights() {  // the .weights file, or the stream an exported .safetensors stands for
             metadata += [("version", "\(w.major).\(w.minor).\(w.revision)"), ("seen", "\(w.seen)")]
         }
         let s = network.inputShape

@@ -12,7 +12,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Model name (see `yolo models`), an Ultralytics .pt checkpoint, or an exported .safetensors.")
     var model: String = ModelRegistry.defaultModel
 
-    @Option(help: "safetensors or pt (darknet: not supported yet).")
+    @Option(help: "safetensors, pt, or darknet (Darknet models: a cfg with .weights and .names beside it).")
     var format: String = "safetensors"
 
     @Option(help: "fp32, fp16 or bf16 (round-to-nearest-even).")
@@ -30,6 +30,7 @@ struct ExportCommand: ParsableCommand {
     func validate() throws {
         guard weightsFormat != nil else { throw ValidationError("--format must be safetensors, pt or darknet (got \(format))") }
         guard weightDType != nil else { throw ValidationError("--dtype must be fp32, fp16 or bf16 (got \(dtype))") }
+        if weightsFormat == .darknet && weightDType != .float32 { throw ValidationError("--format darknet: Darknet .weights files hold float32 only (--dtype fp32)") }
     }
 
     func run() throws {
@@ -42,7 +43,8 @@ struct ExportCommand: ParsableCommand {
             throw ExitCode(2)  // a bad model, as `yolo detect`
         }
         let stem = ((model as NSString).lastPathComponent as NSString).deletingPathExtension
-        let path = output ?? stem + (dtype == .float32 ? "" : "-" + self.dtype) + "." + (format == .pt ? "pt" : format.rawValue)
+        let ext = ["pt": "pt", "safetensors": "safetensors", "darknet": "cfg"][format.rawValue]!  // darknet: the cfg; .weights and .names beside it
+        let path = output ?? stem + (dtype == .float32 ? "" : "-" + self.dtype) + "." + ext
         let report: ExportReport
         do {
             report = try source.export(to: path, format: format, dtype: dtype)

@@ -216,10 +216,14 @@ final class InfoExportCLITests: XCTestCase {
         XCTAssertEqual(try run(["export", "--model", tiny, "--dtype", "fp8"]).status, 2)
         XCTAssertEqual(try run(["export", "--model", tiny, "--format", "onnx"]).status, 2)
         XCTAssertEqual(try run(["info", "--model", dir.appendingPathComponent("missing.pt").path]).status, 2)
-        let notExportable = try run(["export", "--model", TestPaths.model("yolov3-tiny.cfg"), "--output", dir.appendingPathComponent("d.safetensors").path])
+        // Darknet models export too (DarknetExportTests); as Darknet files only in float32.
+        let darknet = try run(["export", "--model", TestPaths.model("yolov3-tiny.cfg"), "--format", "darknet", "--output", dir.appendingPathComponent("d.cfg").path])
+        let darknetHalf = try run(["export", "--model", TestPaths.model("yolov3-tiny.cfg"), "--format", "darknet", "--dtype", "fp16", "--output", dir.appendingPathComponent("h.cfg").path])
         if FileManager.default.fileExists(atPath: TestPaths.model("yolov3-tiny.cfg")) {
-            XCTAssertEqual(notExportable.status, 2)
-            XCTAssertTrue(notExportable.stderr.contains("not supported"), notExportable.stderr)
+            XCTAssertEqual(darknet.status, 0, darknet.stderr)
+            XCTAssertTrue(darknet.stdout.contains("d.weights"), darknet.stdout)
+            XCTAssertEqual(darknetHalf.status, 2)
+            XCTAssertTrue(darknetHalf.stderr.contains("float32 only"), darknetHalf.stderr)
         }
         let unwritable = try run(["export", "--model", tiny, "--output", dir.appendingPathComponent("no/such/dir/x.safetensors").path])
         XCTAssertEqual(unwritable.status, 1, unwritable.stderr)

@@ -12,6 +12,11 @@ public struct DarknetConfig {
 
     public let path: String
     public var sections: [Section]
+    /// The file's text as read (exports write it back unchanged).
+    public let text: String
+
+    /// A config with no sections (a model built in memory without a cfg file).
+    static func empty(path: String) -> DarknetConfig { DarknetConfig(path: path, sections: [], text: "") }
 
     public static func load(path: String) throws -> DarknetConfig {
         guard FileManager.default.fileExists(atPath: path) else {
@@ -60,7 +65,7 @@ public struct DarknetConfig {
             sections[sections.count - 1].keys.append(key)
         }
         guard !sections.isEmpty else { throw ModelLoadError(path: path, reason: "config has no [sections]") }
-        return DarknetConfig(path: path, sections: sections)
+        return DarknetConfig(path: path, sections: sections, text: text)
     }
 }
 

@@ -4,7 +4,7 @@ import Foundation
 /// type that runs it (a new kind of file is one more case here and one new conforming type).
 public enum ModelFile {
     /// `nameOrPath`: a registered name (`ModelRegistry`), an Ultralytics `.pt` checkpoint, or a Darknet `.cfg` with its
-    /// `.weights` beside it. `imageSize`: nil keeps the model's own (the cfg's size; the checkpoint's training imgsz).
+    /// `.weights` beside it, or an exported `.safetensors` of either. `imageSize`: nil keeps the model's own (the cfg's size; the checkpoint's training imgsz).
     /// `endToEnd`: YOLO26 heads only — true runs the NMS-free one-to-one branch.
     public static func load(_ nameOrPath: String, imageSize: Int? = nil, endToEnd: Bool? = nil,
                             options: ExecutionOptions = ExecutionOptions()) throws -> any DetectionModel {
@@ -13,7 +13,15 @@ public enum ModelFile {
         case "cfg":
             guard endToEnd != true else { throw ModelLoadError(path: path, reason: "Darknet models have no end-to-end (NMS-free) head") }
             return try DarknetDetectionModel.load(cfgPath: path, inputSize: imageSize, options: options)
-        case "pt", "safetensors":
+        case "safetensors":
+            // An export names its kind in `__metadata__.format`: Darknet (DarknetExport) or Ultralytics.
+            let file = try SafetensorsFile(path: path)
+            if file.metadata["format"] == DarknetExport.formatTag {
+                guard endToEnd != true else { throw ModelLoadError(path: path, reason: "Darknet models have no end-to-end (NMS-free) head") }
+                return try DarknetExport.load(file, inputSize: imageSize, options: options)
+            }
+            return try UltralyticsDetectionModel(path: path, imageSize: imageSize, endToEnd: endToEnd, options: options)
+        case "pt":
             return try UltralyticsDetectionModel(path: path, imageSize: imageSize, endToEnd: endToEnd, options: options)
         default:
             throw ModelLoadError(path: path, reason: "unsupported model file type (expected an Ultralytics .pt checkpoint or its .safetensors export, or a Darknet .cfg with its .weights beside it)")

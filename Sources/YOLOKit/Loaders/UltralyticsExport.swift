@@ -102,7 +102,7 @@ extension UltralyticsModel {
             throw WeightsWriteError(path: path, reason: "an Ultralytics model cannot be written as Darknet cfg/weights (export --format safetensors or pt)")
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-        return ExportReport(path: output, format: format, dtype: dtype, tensorCount: tensors.count, fileSize: size ?? 0,
+        return ExportReport(path: output, format: format, dtype: dtype, tensorCount: tensors.count, fileSize: size,
                             largestWeightChange: largest)
     }
 }
