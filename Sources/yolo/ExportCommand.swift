@@ -58,7 +58,7 @@ struct ExportCommand: ParsableCommand {
         print("wrote \(report.path): \(report.tensorCount) tensors, \(report.dtype.rawValue), \(report.fileSize.formatted) bytes (\(String(format: "%.2f", Double(report.fileSize) / 1_048_576)) MiB)")
         guard dtype != .float32 else { return }
         print("largest change of any weight: \(report.largestWeightChange)")
-        let photo = sample ?? "Models/samples/bus.jpg"
+        let photo = sample ?? (try? ModelRegistry.samplePhoto("bus.jpg")) ?? "Models/samples/bus.jpg"
         guard format == .safetensors, FileManager.default.fileExists(atPath: photo) else {
             if format == .safetensors { print("raw outputs not compared: no sample photo at \(photo)") }
             return
