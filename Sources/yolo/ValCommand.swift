@@ -124,7 +124,7 @@ struct ValCommand: ParsableCommand {
             if saveJSON || plots { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             if saveJSON {
                 let path = (folder as NSString).appendingPathComponent("predictions.json")
-                try writeAtomically(path, predictionsJSON(report, names: detector.names, coco: cocoTruth))
+                try AtomicFileWriter(temporaryFolder: folder).write(predictionsJSON(report, names: detector.names, coco: cocoTruth), to: path)
                 written.append(path)
             }
             if plots { written += try ValidationPlotFiles.write(report, names: detector.names, to: folder) }
@@ -226,17 +226,6 @@ struct ValCommand: ParsableCommand {
                               bbox: COCOBox(x: Double(d.box.x1), y: Double(d.box.y1), width: Double(d.box.width), height: Double(d.box.height)),
                               score: Double(d.confidence))
             }
-        }
-    }
-
-    func writeAtomically(_ path: String, _ text: String) throws {
-        let temp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8)) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
-        guard rename(temp, path) == 0 else {
-            unlink(temp)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
     }
 }
