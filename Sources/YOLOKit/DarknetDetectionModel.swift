@@ -9,17 +9,16 @@ public final class DarknetDetectionModel: DetectionModel {
     public var defaultIoU: Float { 0.45 }
     public var usesNMS: Bool { true }
 
-    /// The cfg the network was built from, and how to read its unfused weights again (info and export need them;
-    /// the network holds them folded).
-    public let config: DarknetConfig
+    /// How to read the unfused weights again (info and export need them; the network holds them folded).
     let reloadWeights: () throws -> DarknetWeights
+    /// The cfg the network was built from.
+    public var config: DarknetConfig { model.config }
 
     /// Shares layer-output memory in `model.network` (`Network.shareBuffers`): only the heads' outputs stay readable.
-    /// `config` / `reloadWeights`: nil reads `model.configPath` / `model.weightsPath` again.
-    public init(_ model: DarknetModel, names: [String], config: DarknetConfig? = nil, reloadWeights: (() throws -> DarknetWeights)? = nil) {
+    /// `reloadWeights`: nil reads `model.weightsPath` again.
+    public init(_ model: DarknetModel, names: [String], reloadWeights: (() throws -> DarknetWeights)? = nil) {
         self.model = model
         self.names = names
-        self.config = config ?? ((try? DarknetConfig.load(path: model.configPath)) ?? DarknetConfig.empty(path: model.configPath))
         let weightsPath = model.weightsPath
         self.reloadWeights = reloadWeights ?? { try DarknetWeights(path: weightsPath) }
         model.network.shareBuffers()

@@ -217,10 +217,11 @@ struct ValCommand: ParsableCommand {
 
     func cocoDetections(_ report: ValidationReport, truth: COCOGroundTruth, names: [String]) -> [COCODetection] {
         let ids = COCOOutput.categoryIDs(names: names)
+        // Keyed by the path cocoImages gave each image.
         var imageID: [String: Int64] = [:]
-        for image in truth.images { imageID[image.fileName] = image.id }
+        for image in truth.images { imageID[(images! as NSString).appendingPathComponent(image.fileName)] = image.id }
         return report.predictions.flatMap { p -> [COCODetection] in
-            guard let id = imageID[String(p.path.dropFirst(images!.count).drop { $0 == "/" })] ?? imageID[(p.path as NSString).lastPathComponent] else { return [] }
+            guard let id = imageID[p.path] else { return [] }
             return p.boxes.map { d in
                 COCODetection(imageID: id, categoryID: Int64(ids[d.classIndex]),
                               bbox: COCOBox(x: Double(d.box.x1), y: Double(d.box.y1), width: Double(d.box.width), height: Double(d.box.height)),

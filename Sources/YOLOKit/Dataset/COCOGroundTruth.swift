@@ -43,13 +43,7 @@ public struct COCOGroundTruth: Sendable {
 
     /// Reads `path`.
     public static func load(path: String) throws -> COCOGroundTruth {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw DatasetError(path: path, reason: "cannot be read (missing?)") }
-        defer { try? handle.close() }
-        let data: Data
-        do { data = try handle.read(upToCount: maxFileSize + 1) ?? Data() } catch {
-            throw DatasetError(path: path, reason: "cannot be read: \(error.localizedDescription)")
-        }
-        guard data.count <= maxFileSize else { throw DatasetError(path: path, reason: "larger than \(maxFileSize) bytes") }
+        let data = try DatasetError.readFile(path, limit: maxFileSize, missing: "cannot be read (missing?)", tooLarge: "larger than \(maxFileSize) bytes")
         return try parse(data, path: path)
     }
 

@@ -88,13 +88,7 @@ public struct DatasetImages: Sendable, Equatable {
     }
 
     private static func readList(_ path: String) throws -> [String] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw DatasetError(path: path, reason: "cannot be read") }
-        defer { try? handle.close() }
-        let data: Data
-        do { data = try handle.read(upToCount: maxListFileSize + 1) ?? Data() } catch {
-            throw DatasetError(path: path, reason: "cannot be read: \(error.localizedDescription)")
-        }
-        guard data.count <= maxListFileSize else { throw DatasetError(path: path, reason: "image list larger than \(maxListFileSize) bytes") }
+        let data = try DatasetError.readFile(path, limit: maxListFileSize, tooLarge: "image list larger than \(maxListFileSize) bytes")
         guard let text = PythonText.decodeUTF8SIG([UInt8](data)) else { throw DatasetError(path: path, reason: "image list is not UTF-8 text") }
         let parent = DatasetConfig.parentDirectory(path) + "/"
         return PythonText.splitLines(PythonText.strip(text)).map { line in

@@ -55,13 +55,7 @@ public struct LabelFile: Equatable, Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             return LabelFile(labels: [], found: false, duplicatesRemoved: 0)
         }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw DatasetError(path: path, reason: "cannot be read") }
-        defer { try? handle.close() }
-        let data: Data
-        do { data = try handle.read(upToCount: maxFileSize + 1) ?? Data() } catch {
-            throw DatasetError(path: path, reason: "cannot be read: \(error.localizedDescription)")
-        }
-        guard data.count <= maxFileSize else { throw DatasetError(path: path, reason: "label file larger than \(maxFileSize) bytes") }
+        let data = try DatasetError.readFile(path, limit: maxFileSize, tooLarge: "label file larger than \(maxFileSize) bytes")
         return try parse([UInt8](data), path: path, classCount: classCount)
     }
 

@@ -15,9 +15,6 @@ public struct DarknetConfig {
     /// The file's text as read (exports write it back unchanged).
     public let text: String
 
-    /// A config with no sections (a model built in memory without a cfg file).
-    static func empty(path: String) -> DarknetConfig { DarknetConfig(path: path, sections: [], text: "") }
-
     public static func load(path: String) throws -> DarknetConfig {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelLoadError(path: path, reason: "config file not found")

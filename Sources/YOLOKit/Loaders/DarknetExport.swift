@@ -67,7 +67,7 @@ public enum DarknetExport {
             names = list
         }
         let path = file.path
-        return DarknetDetectionModel(model, names: names, config: config,
+        return DarknetDetectionModel(model, names: names,
                                      reloadWeights: { try weightsStream(try SafetensorsFile(path: path), plan) })
     }
 

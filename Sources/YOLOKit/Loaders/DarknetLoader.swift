@@ -8,6 +8,8 @@ public struct DarknetModel {
     public let letterbox: Bool     // [net] letter_box=1
     public let configPath: String
     public let weightsPath: String
+    /// The cfg the network was built from (info and export read its sections and text).
+    public let config: DarknetConfig
 }
 
 /// Builds a `Network` from a Darknet cfg and weights file. Generic over the supported sections:
@@ -319,6 +321,6 @@ public enum DarknetLoader {
         guard Set(heads.map(\.classes)).count == 1 else {
             throw ModelLoadError(path: path, reason: "[yolo] layers disagree on the number of classes (\(heads.map(\.classes)))")
         }
-        return DarknetModel(network: network, heads: heads, letterbox: letterbox, configPath: path, weightsPath: weights.path)
+        return DarknetModel(network: network, heads: heads, letterbox: letterbox, configPath: path, weightsPath: weights.path, config: config)
     }
 }
