@@ -32,6 +32,12 @@ public protocol DetectionModel: AnyObject {
     /// A model that cannot be written in that format throws `WeightsWriteError`.
     func export(to path: String, format: WeightsFormat, dtype: WeightDType) throws -> ExportReport
 
+    /// Writes a copy with `options.ratio` of each group of prunable output channels removed (`ChannelPruning`), as
+    /// safetensors that `--model` loads alone; floating-point tensors as `dtype` (nil: the model's own).
+    func prune(_ options: PruningOptions, to path: String, dtype: WeightDType?) throws -> CompressionResult
+    /// Writes a copy with convolutions replaced by low-rank pairs where that saves work (`LowRankFactorization`).
+    func factorize(_ options: LowRankOptions, to path: String, dtype: WeightDType?) throws -> CompressionResult
+
     /// How `yolo val` feeds an image: as the model family's reference validator prepares it (Ultralytics: see
     /// `Preprocess.ultralyticsValidationGeometry`), which may differ from predict. Default: as predict.
     func validationInputShape(imageWidth: Int, imageHeight: Int) -> TensorShape

@@ -84,14 +84,14 @@ struct ValCommand: ParsableCommand {
         var cocoTruth: COCOGroundTruth?
         do {
             if let data {
-                (inputs, skipped) = try datasetImages(data, classCount: detector.names.count)
+                (inputs, skipped) = try ValidationInputs.dataset(data, split: DatasetSplit(rawValue: split)!, classCount: detector.names.count)
             } else if let coco {
                 let truth = try COCOGroundTruth.load(path: coco)
                 for w in truth.warnings { printError("warning: \(w)") }
                 cocoTruth = truth
                 inputs = try cocoImages(truth, folder: images!, names: detector.names)
             } else {
-                inputs = try referenceImages(reference!, folder: images!)
+                inputs = try ValidationInputs.reference(try Detector(model: reference!, execution: modelOptions.execution(backend: .blas)), folder: images!)
             }
         } catch let error as ExitCode {
             throw error
@@ -150,28 +150,6 @@ struct ValCommand: ParsableCommand {
         if skipped + report.failures.count > 0 { throw ExitCode(1) }
     }
 
-    /// The split's images with their label files; an image whose labels are malformed is reported and left out.
-    func datasetImages(_ yaml: String, classCount: Int) throws -> ([ValidationImage], skipped: Int) {
-        let config = try DatasetConfig.load(path: yaml)
-        if config.names.count != classCount {
-            printError("warning: \(yaml) has \(config.names.count) classes, the model \(classCount)")
-        }
-        let list = try config.images(for: DatasetSplit(rawValue: split)!)
-        for file in list.unsupported { printError("warning: \(file): image format not supported, left out") }
-        var images: [ValidationImage] = [], skipped = 0
-        for file in list.files {
-            do {
-                let labels = try LabelFile.read(imagePath: file, classCount: config.names.count)
-                if let warning = labels.warning(imagePath: file) { printError("warning: \(warning)") }
-                images.append(ValidationImage(path: file, truth: .normalized(labels.labels)))
-            } catch {
-                printError("error: \(error) (image left out)")
-                skipped += 1
-            }
-        }
-        return (images, skipped)
-    }
-
     /// The annotated images of a COCO file found in `folder`, boxes as the model's classes (COCO-80 models map
     /// COCO's 91 ids; other models: category id = class + 1, as Ultralytics' class_map).
     func cocoImages(_ truth: COCOGroundTruth, folder: String, names: [String]) throws -> [ValidationImage] {
@@ -187,22 +165,6 @@ struct ValCommand: ParsableCommand {
         return truth.images.map { image in
             ValidationImage(path: (folder as NSString).appendingPathComponent(image.fileName), truth: .pixels(byImage[image.id] ?? []))
         }
-    }
-
-    /// Every image of `folder` with the reference model's detections (its predict defaults) as ground truth.
-    func referenceImages(_ model: String, folder: String) throws -> [ValidationImage] {
-        let referenceDetector = try Detector(model: model, execution: modelOptions.execution(backend: .blas))
-        let files = try DatasetImages.list([folder]).files
-        var images: [ValidationImage] = []
-        for file in files {
-            do {
-                let result = try referenceDetector.detect(imageAt: file)
-                images.append(ValidationImage(path: file, truth: .pixels(result.boxes.map { LabelBox(box: $0.box, classIndex: $0.classIndex) })))
-            } catch {
-                printError("error: \(error) (reference could not run; image left out)")
-            }
-        }
-        return images
     }
 
     /// Ultralytics' predictions.json: COCO results in image pixels; image ids from the COCO file when given.

@@ -99,6 +99,19 @@ public enum DarknetExport {
 }
 
 extension DarknetDetectionModel {
+    /// A safetensors file `DarknetExport.load` rebuilds alone: `tensors` with the cfg text, class names and the
+    /// weights header in the metadata (plus `extra` keys).
+    func writeSafetensors(_ tensors: [WeightTensor], cfgText: String, header: (Int32, Int32, Int32, UInt64), dtype: WeightDType,
+                          extra: [String: String] = [:], to path: String) throws {
+        let namesJSON = String(decoding: try JSONSerialization.data(withJSONObject: names), as: UTF8.self)
+        try SafetensorsWriter.write(tensors, metadata: [
+            "format": DarknetExport.formatTag, "cfg": cfgText, "names": namesJSON,
+            "major": String(header.0), "minor": String(header.1), "revision": String(header.2), "seen": String(header.3),
+            "source": (model.configPath as NSString).lastPathComponent, "dtype": dtype.rawValue,
+            "imgsz": "\(network.inputShape.width)x\(network.inputShape.height)",
+        ].merging(extra) { a, _ in a }, to: path)
+    }
+
     /// Writes the model as Darknet files (`path` = the cfg; `.weights` and `.names` beside it, same stem), or as
     /// safetensors / a state-dict `.pt` with `DarknetExport`'s tensor names. Darknet files hold float32 only.
     public func export(to path: String, format: WeightsFormat, dtype: WeightDType) throws -> ExportReport {
@@ -132,13 +145,7 @@ extension DarknetDetectionModel {
             }
             written = files.map(\.0)
         case .safetensors:
-            let namesJSON = String(decoding: try JSONSerialization.data(withJSONObject: names), as: UTF8.self)
-            try SafetensorsWriter.write(tensors, metadata: [
-                "format": DarknetExport.formatTag, "cfg": config.text, "names": namesJSON,
-                "major": String(header.0), "minor": String(header.1), "revision": String(header.2), "seen": String(header.3),
-                "source": (model.configPath as NSString).lastPathComponent, "dtype": dtype.rawValue,
-                "imgsz": "\(network.inputShape.width)x\(network.inputShape.height)",
-            ], to: path)
+            try writeSafetensors(tensors, cfgText: config.text, header: header, dtype: dtype, to: path)
             written = [path]
         case .pt:
             try StateDictWriter.write(tensors, to: path)

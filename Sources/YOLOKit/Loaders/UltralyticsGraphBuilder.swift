@@ -27,6 +27,8 @@ final class UltralyticsGraphBuilder {
     var countAllBranches = false
     /// The output node of each top-level layer, once built.
     var layerOutputs: [Int] = []
+    /// The state-dict names of every conv node's tensors (compression cuts and factors them).
+    var convNodes: [Int: ConvTensorNames] = [:]
 
     func countMACs(_ p: String, _ n: Int) {
         let parts = p.split(separator: ".")
@@ -197,30 +199,54 @@ final class UltralyticsGraphBuilder {
         return shape
     }
 
-    /// Ultralytics Conv / DWConv: Conv2d (no bias) + BatchNorm2d + activation (SiLU or Identity).
+    /// Ultralytics Conv / DWConv: Conv2d (no bias) + BatchNorm2d + activation (SiLU or Identity). Its `conv` may be a
+    /// Sequential of Conv2d (a low-rank factorized conv, `yolo compress`): all but the last run plain, the last gets
+    /// the BatchNorm and the activation.
     func conv(_ m: TorchModule, path p: String, input: Int) throws -> Int {
-        let layer = try convLayer(m, path: p, inputShape: network.shape(of: input))
-        return try append(layer, inputs: [input], for: try child(m, "conv"), path: p + ".conv")
+        let inner = try child(m, "conv")
+        guard inner.className == ModuleKind.sequential.rawValue else {
+            let layer = try convLayer(m, path: p, inputShape: network.shape(of: input))
+            return try appendConv(layer, input: input, module: inner, path: p + ".conv", batchNorm: p + ".bn")
+        }
+        let parts = inner.children
+        guard let last = parts.last, parts.allSatisfy({ $0.module.className == ModuleKind.conv2d.rawValue }) else {
+            throw error(m, "\(p).conv: a Sequential conv must hold Conv2d modules only")
+        }
+        var x = input
+        for (name, c) in parts.dropLast() { x = try conv2d(c, path: p + ".conv." + name, input: x, batchNorm: nil, activation: .linear) }
+        let layer = try conv2dLayer(last.module, path: p + ".conv." + last.name, inputShape: network.shape(of: x),
+                                    batchNorm: (try child(m, "bn"), p + ".bn"), activation: try activation(m, p))
+        return try appendConv(layer, input: x, module: last.module, path: p + ".conv." + last.name, batchNorm: p + ".bn")
+    }
+
+    /// Appends a conv layer built from the Conv2d `c` at `p`, recording its tensor names.
+    func appendConv(_ layer: ConvolutionLayer, input: Int, module c: TorchModule, path p: String, batchNorm: String?) throws -> Int {
+        let node = try append(layer, inputs: [input], for: c, path: p)
+        convNodes[node] = ConvTensorNames(weight: p + ".weight", bias: c.parameter("bias") != nil ? p + ".bias" : nil, batchNorm: batchNorm)
+        return node
+    }
+
+    /// The activation of an Ultralytics Conv (its `act` child).
+    func activation(_ m: TorchModule, _ p: String) throws -> Activation {
+        let actName = m.child("act")?.className ?? "Identity"
+        switch actName {
+        case "SiLU": return .swish
+        case "Identity": return .linear
+        case "ReLU": return .relu
+        default: throw error(m, "\(p): unsupported activation \(actName)")
+        }
     }
 
     /// The layer of an Ultralytics Conv / DWConv on an input of `inputShape`, not yet appended.
     func convLayer(_ m: TorchModule, path p: String, inputShape: TensorShape) throws -> ConvolutionLayer {
-        let actName = m.child("act")?.className ?? "Identity"
-        let activation: Activation
-        switch actName {
-        case "SiLU": activation = .swish
-        case "Identity": activation = .linear
-        case "ReLU": activation = .relu
-        default: throw error(m, "\(p): unsupported activation \(actName)")
-        }
-        return try conv2dLayer(try child(m, "conv"), path: p + ".conv", inputShape: inputShape, batchNorm: (try child(m, "bn"), p + ".bn"),
-                               activation: activation)
+        try conv2dLayer(try child(m, "conv"), path: p + ".conv", inputShape: inputShape, batchNorm: (try child(m, "bn"), p + ".bn"),
+                        activation: try activation(m, p))
     }
 
     /// nn.Conv2d, optionally followed by a BatchNorm2d folded into it.
     func conv2d(_ c: TorchModule, path p: String, input: Int, batchNorm: (TorchModule, String)?, activation: Activation) throws -> Int {
         let layer = try conv2dLayer(c, path: p, inputShape: network.shape(of: input), batchNorm: batchNorm, activation: activation)
-        return try append(layer, inputs: [input], for: c, path: p)
+        return try appendConv(layer, input: input, module: c, path: p, batchNorm: batchNorm?.1)
     }
 
     /// The layer of an nn.Conv2d (BatchNorm folded in) on an input of `inShape`, not yet appended.
