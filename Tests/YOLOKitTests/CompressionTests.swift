@@ -1,0 +1,202 @@
+import Foundation
+import XCTest
+@testable import YOLOKit
+
+/// `yolo prune` / `yolo compress`: ratio 0 and full rank give back the original outputs, every pruned / factored
+/// network of the v8 / 11 / 26 test checkpoints and yolov3-tiny / tiny-v4 loads with consistent shapes (the loader
+/// checks every conv against its input, the C2f halves, residual adds and the heads), the SVD equals numpy's, and
+/// LAPACKE failures become clear errors.
+final class CompressionTests: TemporaryFolderTestCase {
+    /// (name, loaded model) for every topology the issue names.
+    func models() throws -> [(String, any DetectionModel)] {
+        var out: [(String, any DetectionModel)] = []
+        for name in ["yolov8-tiny", "yolo11-tiny", "yolo26-tiny"] {
+            out.append((name, try ModelFile.load(TestPaths.fixture("ultralytics/\(name).pt"), imageSize: 320)))
+        }
+        out.append(("tiny-v4", try DarknetDetectionModel.load(cfgPath: TestPaths.fixture("tiny-v4/tiny-v4.cfg"))))
+        out.append(("yolov3-tiny", try ModelFile.load(try TestPaths.requireModel("yolov3-tiny.cfg"))))
+        return out
+    }
+
+    func image() throws -> RGBImage { try ImageDecoder.decode(contentsOf: try TestPaths.requireModel("samples/bus.jpg")) }
+
+    func testRatioZeroReproducesTheOutputs() throws {
+        let image = try image()
+        for (name, model) in try models() {
+            let out = tempDir.appendingPathComponent("\(name)-p0.safetensors").path
+            let result = try model.prune(PruningOptions(ratio: 0), to: out, dtype: nil)
+            XCTAssertTrue(result.layers.allSatisfy { $0.before == $0.after }, name)
+            let pruned = try ModelFile.load(out, imageSize: model is UltralyticsDetectionModel ? 320 : nil)
+            XCTAssertEqual(pruned.rawOutputs(for: image).map(\.bitPattern), model.rawOutputs(for: image).map(\.bitPattern), name)
+        }
+    }
+
+    func testPrunedNetworksAreConsistent() throws {
+        let image = try image()
+        for (name, model) in try models() {
+            let before = try model.info(imageSize: nil)
+            for (ratio, importance) in [(0.3, PruningOptions.Importance.l1), (0.6, .bn)] {
+                let out = tempDir.appendingPathComponent("\(name)-\(ratio).safetensors").path
+                let result = try model.prune(PruningOptions(ratio: ratio, importance: importance), to: out, dtype: .float32)
+                XCTAssertTrue(result.layers.contains { $0.after < $0.before }, "\(name) \(ratio): nothing pruned")
+                XCTAssertTrue(result.layers.allSatisfy { $0.after >= 1 && $0.after <= $0.before }, name)
+                let pruned = try ModelFile.load(out, imageSize: model is UltralyticsDetectionModel ? 320 : nil)
+                let after = try pruned.info(imageSize: nil)
+                XCTAssertLessThan(after.gflops, before.gflops, "\(name) \(ratio)")
+                XCTAssertLessThan(after.parameters, before.parameters, name)
+                // Same head outputs (boxes × classes), finite.
+                let outputs = pruned.rawOutputs(for: image)
+                XCTAssertEqual(outputs.count, model.rawOutputs(for: image).count, name)
+                XCTAssertTrue(outputs.allSatisfy(\.isFinite), name)
+                XCTAssertEqual(pruned.names, model.names)
+                if model is UltralyticsDetectionModel { try checkConvAttributes(out) }
+            }
+        }
+    }
+
+    /// The issue's target on the real models: `--ratio 0.3` removes at least a quarter of the GFLOPs.
+    func testRatioPointThreeCutsAQuarterOfTheWork() throws {
+        for path in [try TestPaths.requireModel("yolov3-tiny.cfg"), try TestPaths.requireModel("fall-yolov8s.pt")] {
+            let model = try ModelFile.load(path)
+            let out = tempDir.appendingPathComponent("p.safetensors").path
+            _ = try model.prune(PruningOptions(ratio: 0.3), to: out, dtype: nil)
+            let before = try model.info(imageSize: nil).gflops, after = try ModelFile.load(out).info(imageSize: nil).gflops
+            XCTAssertLessThan(after, 0.75 * before, path)
+        }
+    }
+
+    /// Every Conv2d / BatchNorm2d of an exported module tree says the channel counts its tensors have.
+    func checkConvAttributes(_ path: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let tree = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(SafetensorsFile(path: path).metadata["module_tree"]).utf8)) as? [String: Any])
+        var checked = 0
+        func attribute(_ node: [String: Any], _ key: String) -> Int? {
+            (node["attributes"] as? [[Any]])?.first { $0[0] as? String == key }.flatMap { ($0[1] as? [Any])?.last as? Int }
+        }
+        func walk(_ node: [String: Any]) {
+            let shapes = Dictionary(uniqueKeysWithValues: ((node["parameters"] as? [[Any]]) ?? []).map { ($0[0] as! String, $0[1] as! [Int]) })
+            if node["class"] as? String == "Conv2d", let w = shapes["weight"], let groups = attribute(node, "groups") {
+                XCTAssertEqual(attribute(node, "out_channels"), w[0], file: file, line: line)
+                XCTAssertEqual(attribute(node, "in_channels"), w[1] * groups, file: file, line: line)
+                checked += 1
+            }
+            if node["class"] as? String == "BatchNorm2d", let g = shapes["weight"] { XCTAssertEqual(attribute(node, "num_features"), g[0], file: file, line: line) }
+            for child in (node["children"] as? [[Any]]) ?? [] { walk(child[1] as! [String: Any]) }
+        }
+        walk(tree)
+        XCTAssertGreaterThan(checked, 10, file: file, line: line)
+    }
+
+    func testFullRankFactorizationReproducesTheOutputs() throws {
+        let image = try image()
+        for (name, model) in try models() {
+            let out = tempDir.appendingPathComponent("\(name)-full.safetensors").path
+            let result = try model.factorize(LowRankOptions(rank: .ratio(1), maxCostFraction: 1e9, roundTo: 1), to: out, dtype: .float32)
+            XCTAssertGreaterThan(result.layers.count, 5, name)
+            XCTAssertTrue(result.layers.allSatisfy { $0.after == $0.before }, name)
+            let factored = try ModelFile.load(out, imageSize: model is UltralyticsDetectionModel ? 320 : nil)
+            XCTAssertGreaterThan(try factored.info(imageSize: nil).layers.count, 0)
+            let a = model.rawOutputs(for: image), b = factored.rawOutputs(for: image)
+            XCTAssertEqual(a.count, b.count, name)
+            let scale = a.map { abs($0) }.max() ?? 1
+            let largest = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(largest, 2e-4 * max(1, scale), "\(name): full-rank factors change the outputs by \(largest) (scale \(scale))")
+        }
+    }
+
+    func testLowRankKeepsTheEnergyAndOnlyFactorsWhereItSaves() throws {
+        let model = try XCTUnwrap(try ModelFile.load(try TestPaths.requireModel("yolov3-tiny.cfg")) as? DarknetDetectionModel)
+        let (net, _, _) = try model.compressible()
+        let plan = try LowRankFactorization.plan(net, options: LowRankOptions(rank: .energy(0.9)))
+        XCTAssertFalse(plan.factors.isEmpty)
+        for f in plan.factors {
+            XCTAssertGreaterThanOrEqual(f.energyKept, 0.9 - 1e-6)
+            let cout = f.second.shape[0], columns = f.first.shape[1] * f.first.shape[2] * f.first.shape[3]
+            XCTAssertLessThanOrEqual(Double(f.rank * (columns + cout)), 0.75 * Double(cout * columns))
+            XCTAssertEqual(f.rank % 8, 0)
+        }
+        // Factored, then pruned: the new r-channel convs are pruned like any other.
+        let factored = tempDir.appendingPathComponent("lowrank.safetensors").path
+        _ = try model.factorize(LowRankOptions(rank: .energy(0.9)), to: factored, dtype: nil)
+        let again = try ModelFile.load(factored)
+        let pruned = tempDir.appendingPathComponent("lowrank-pruned.safetensors").path
+        let result = try again.prune(PruningOptions(ratio: 0.5), to: pruned, dtype: nil)
+        XCTAssertGreaterThan(result.layers.count, 13)
+        XCTAssertEqual(try ModelFile.load(pruned).rawOutputs(for: try image()).count, model.rawOutputs(for: try image()).count)
+    }
+
+    func testSVDEqualsNumpy() throws {
+        let golden = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("compression/svd.json")))) as? [String: Any])
+        for case let c as [String: Any] in golden["cases"] as! [Any] {
+            let rows = c["rows"] as! Int, columns = c["columns"] as! Int
+            let a = (c["matrix"] as! [Double]).map(Float.init), sigma = c["sigma"] as! [Double]
+            let svd = try SingularValueDecomposition(a, rows: rows, columns: columns, what: "case")
+            XCTAssertEqual(svd.sigma.count, sigma.count)
+            for (x, y) in zip(svd.sigma, sigma) { XCTAssertEqual(Double(x), y, accuracy: 1e-5 * sigma[0]) }
+            let total = sigma.reduce(0) { $0 + $1 * $1 }
+            for (key, value) in c["approximations"] as! [String: Any] {
+                let r = Int(key)!, entry = value as! [String: Any]
+                let expected = entry["matrix"] as! [Double], errorSquared = entry["error_squared"] as! Double
+                let (left, right) = svd.factors(rank: r)
+                var residual = 0.0
+                for i in 0..<rows {
+                    for j in 0..<columns {
+                        var v = 0.0
+                        for k in 0..<r { v += Double(left[i * r + k]) * Double(right[k * columns + j]) }
+                        XCTAssertEqual(v, expected[i * columns + j], accuracy: 1e-4 * sigma[0], "\(c["name"]!) rank \(r)")
+                        residual += (Double(a[i * columns + j]) - v) * (Double(a[i * columns + j]) - v)
+                    }
+                }
+                // The reconstruction error equals the energy of the discarded singular values.
+                XCTAssertEqual(svd.discardedEnergy(rank: r), errorSquared, accuracy: 1e-4 * errorSquared + 1e-6 * total)
+                XCTAssertEqual(residual, errorSquared, accuracy: 1e-3 * errorSquared + 1e-6 * total)
+            }
+            XCTAssertEqual(svd.rank(keepingEnergy: 1), sigma.count)
+        }
+    }
+
+    func testLAPACKEAndWeightErrorsAreClear() throws {
+        let a = [Float](repeating: 1, count: 12)
+        XCTAssertThrowsError(try SingularValueDecomposition(a, rows: 3, columns: 4, what: "model.0.conv.weight", leadingDimension: 3)) {
+            XCTAssertTrue("\($0)".contains("model.0.conv.weight: LAPACKE_sgesdd rejected argument 6"), "\($0)")
+        }
+        var bad = a
+        bad[5] = .nan
+        XCTAssertThrowsError(try SingularValueDecomposition(bad, rows: 3, columns: 4, what: "layers.2.conv.weight")) {
+            XCTAssertTrue("\($0)".contains("layers.2.conv.weight: the weights hold NaN"), "\($0)")
+        }
+        let model = try DarknetDetectionModel.load(cfgPath: TestPaths.fixture("tiny-v4/tiny-v4.cfg"))
+        var (net, _, _) = try model.compressible()
+        net.tensors["layers.2.conv.weight"]!.values[0] = .infinity
+        XCTAssertThrowsError(try LowRankFactorization.plan(net, options: LowRankOptions(rank: .energy(0.9)))) {
+            XCTAssertTrue("\($0)".contains("layers.2.conv.weight"), "\($0)")
+        }
+        XCTAssertThrowsError(try model.prune(PruningOptions(ratio: 1), to: tempDir.appendingPathComponent("x.safetensors").path, dtype: nil)) {
+            XCTAssertTrue("\($0)".contains("--ratio must be in [0, 1)"), "\($0)")
+        }
+    }
+
+    func testCommandLine() throws {
+        let yolo = try TestPaths.yoloBinary(), folder = tempDir.path
+        let cfg = TestPaths.fixture("tiny-v4/tiny-v4.cfg"), photos = (try TestPaths.requireModel("samples/bus.jpg") as NSString).deletingLastPathComponent
+        let ok = try BatchFixture.run(yolo, ["prune", "--model", cfg, "--ratio", "0.3", "--rounds", "1", "--images", photos], in: folder)
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("wrote tiny-v4-pruned.safetensors"), ok.stdout)
+        for row in ["parameters", "GFLOPs", "file size", "forward ms", "agreement mAP50-95 vs original (2 photos)", "convolutions changed"] {
+            XCTAssertTrue(ok.stdout.contains(row), "\(row) missing:\n\(ok.stdout)")
+        }
+        let info = try BatchFixture.run(yolo, ["info", "--model", "tiny-v4-pruned.safetensors"], in: folder)
+        XCTAssertEqual(info.status, 0, info.stderr)
+        let lowrank = try BatchFixture.run(yolo, ["compress", "--model", cfg, "--energy", "0.8", "--rounds", "1", "--output", "lr.safetensors"], in: folder)
+        XCTAssertEqual(lowrank.status, 0, lowrank.stderr)
+        XCTAssertTrue(lowrank.stdout.contains("rank: before → after"), lowrank.stdout)
+        for (args, message) in [(["prune", "--model", cfg, "--ratio", "1"], "--ratio must be in [0, 1)"),
+                                (["compress", "--model", cfg], "give one of --rank-ratio or --energy"),
+                                (["prune", "--model", cfg, "--ratio", "0.2", "--output", "x.pt"], "--output must be a .safetensors file"),
+                                (["prune", "--model", "lr.safetensors", "--ratio", "0.2", "--output", "lr.safetensors"], "is the model being compressed"),
+                                (["prune", "--model", "missing.pt", "--ratio", "0.2"], "missing.pt")] {
+            let run = try BatchFixture.run(yolo, args, in: folder)
+            XCTAssertEqual(run.status, 2, "\(args): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(message), "\(args): \(run.stderr)")
+        }
+    }
+}
