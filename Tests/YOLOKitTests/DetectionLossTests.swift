@@ -12,6 +12,7 @@ final class DetectionLossTests: XCTestCase {
             let golden = try LossGolden.load(name)
             let result = try golden.run()
             let mine = [result.boxLoss, result.classLoss, result.dflLoss]
+            print("\(name): items \(mine) vs \(golden.lossItems), backpropagated \(result.backpropagated) vs \(golden.backpropagated)")
             for (i, label) in ["box", "cls", "dfl"].enumerated() {
                 assertClose(Double(mine[i]), golden.lossItems[i], relative: 1e-4, "\(name) \(label) loss")
             }
@@ -29,6 +30,7 @@ final class DetectionLossTests: XCTestCase {
                                                 ("class", result.gradients[l].classLogits, try level.floats(\.classGradient))] {
                     XCTAssertEqual(mine.count, reference.count, "\(name) level \(l) \(what)")
                     let (difference, norm) = normDifference(mine, reference)
+                    print("\(name) level \(l) \(what) gradient: ‖g − g_ref‖/‖g_ref‖ = \(norm == 0 ? difference : difference / norm)")
                     if norm == 0 {
                         XCTAssertEqual(difference, 0, "\(name) level \(l) \(what): autograd's gradient is zero")
                     } else {
@@ -64,7 +66,9 @@ final class DetectionLossTests: XCTestCase {
                         XCTAssertEqual(mine.targetGTIndex[a], gtIndex[a], "\(name) image \(b) anchor \(a): gt index")
                     }
                     // The only differences allowed: zero-score foreground anchors picked among equal metrics.
-                    for a in fg.indices where fg[a] != mine.foreground[a] {
+                    let differing = fg.indices.filter { fg[$0] != mine.foreground[$0] }
+                    print("\(name) image \(b): \(differing.count) zero-score fg anchors differ (of \(fg.filter { $0 }.count) fg)")
+                    for a in differing {
                         XCTAssertEqual(mine.targetScore[a], 0, "\(name) image \(b) anchor \(a)")
                         XCTAssertEqual(referenceScores[b][a]?.score ?? 0, 0, "\(name) image \(b) anchor \(a)")
                     }
@@ -142,6 +146,7 @@ final class DetectionLossTests: XCTestCase {
         }
         let analytic = boxGradient.indices.map { assignment.foreground[$0 % grid.count] || $0 % 7 == 0 ? boxGradient[$0] : 0 }
         let (difference, norm) = normDifference(analytic, numeric)
+        print("finite differences: box ‖g − g_fd‖/‖g_fd‖ = \(difference / norm) (‖g_fd‖ \(norm))")
         XCTAssertGreaterThan(norm, 1e-3)
         XCTAssertLessThan(difference / norm, 1e-6, "box-logit gradient vs finite differences")
         var classNumeric = [Double](repeating: 0, count: classLogits.count), shifted = classLogits
@@ -152,6 +157,7 @@ final class DetectionLossTests: XCTestCase {
             classNumeric[i] = (up - down) / (2 * h)
         }
         let (classDifference, classNorm) = normDifference(classGradient, classNumeric)
+        print("finite differences: class ‖g − g_fd‖/‖g_fd‖ = \(classDifference / classNorm)")
         XCTAssertLessThan(classDifference / classNorm, 1e-6, "class-logit gradient vs finite differences")
     }
 
@@ -177,6 +183,30 @@ final class DetectionLossTests: XCTestCase {
             }
         }
         XCTAssertEqual(CompleteIoU.value(target, target), 1, accuracy: 1e-6)
+    }
+
+    /// The network's per-image maps give the same result as the flat batch arrays.
+    func testPerImageFeatureMapsMatchFlatArrays() throws {
+        let golden = try LossGolden.load("nc3_mixed")
+        let flat = try golden.run()
+        let levels = try golden.levels.map { level -> DetectionLevelOutputs in
+            let box = try level.floats(\.boxes), cls = try level.floats(\.classes)
+            func maps(_ values: [Float], channels: Int) -> [FeatureMap] {
+                let shape = TensorShape(channels: channels, height: level.height, width: level.width)
+                return (0..<golden.batchSize).map { FeatureMap(shape: shape, values: Array(values[($0 * shape.count)..<(($0 + 1) * shape.count)])) }
+            }
+            return DetectionLevelOutputs(stride: level.stride, boxMaps: maps(box, channels: 64), classMaps: maps(cls, channels: golden.numClasses))
+        }
+        let fromMaps = try DetectionLoss(classes: golden.numClasses).compute(levels: levels, targets: golden.perImageTargets())
+        XCTAssertEqual(fromMaps.backpropagated, flat.backpropagated)
+        for l in levels.indices {
+            XCTAssertEqual(fromMaps.gradients[l].boxLogits, flat.gradients[l].boxLogits)
+            XCTAssertEqual(fromMaps.gradients[l].classLogits, flat.gradients[l].classLogits)
+        }
+        let image = flat.assignments[2], dense = image.targetScores(classes: golden.numClasses)
+        XCTAssertEqual(dense.count, image.foreground.count * golden.numClasses)
+        XCTAssertEqual(dense.reduce(0, +), image.targetScore.reduce(0, +), accuracy: 1e-12)
+        XCTAssertGreaterThan(dense.reduce(0, +), 0)
     }
 
     func testUserErrorsGiveMessages() throws {
@@ -268,13 +298,18 @@ private struct LossGolden: Decodable {
             DetectionLevelOutputs(stride: $0.stride, height: $0.height, width: $0.width,
                                   boxLogits: try $0.floats(\.boxes), classLogits: try $0.floats(\.classes))
         }
+        return try loss.compute(levels: outputs, targets: perImageTargets())
+    }
+
+    /// The batch's (batch_idx, cls, xywh) rows as per-image lists.
+    func perImageTargets() throws -> [[DetectionTarget]] {
         let boxes = try decodeFloats(targets.boxes)
         var perImage = [[DetectionTarget]](repeating: [], count: batchSize)
         for (i, b) in targets.batchIndex.enumerated() {
             perImage[b].append(DetectionTarget(classIndex: targets.classes[i], x: boxes[4 * i], y: boxes[4 * i + 1],
                                                width: boxes[4 * i + 2], height: boxes[4 * i + 3]))
         }
-        return try loss.compute(levels: outputs, targets: perImage)
+        return perImage
     }
 }
 
