@@ -333,25 +333,13 @@ final class BackwardKernelTests: XCTestCase {
     /// ultralytics `Conv(3, 4, 3, 2)` (conv → BatchNorm2d(eps 1e-3, momentum 0.03) → SiLU) in training mode.
     func testConvBatchNormSiLUBlockMatchesPyTorchAutograd() throws {
         let g = try Golden.load("block")
-        let x = try g.tensor("input"), upstream = try g.tensor("upstream")
-        let weight = try g.floats("conv.weight"), gamma = try g.floats("bn.gamma"), beta = try g.floats("bn.beta")
-        let running = try BatchNorm2dTraining.RunningStatistics(mean: g.floats("bn.running_mean_before"), variance: g.floats("bn.running_var_before"))
-        let conv = Conv2dTraining(inChannels: 3, outChannels: 4, kernel: 3, stride: 2, pad: 1, hasBias: false)
-        let bn = BatchNorm2dTraining(channels: 4)
         for (name, gemm) in backends {
-            let (a, convContext) = conv.forward(x, weight: weight, bias: nil, gemm: gemm)
-            let (b, updated, bnContext) = bn.forwardTraining(a, gamma: gamma, beta: beta, running: running)
-            let (y, actContext) = ActivationTraining.silu.forward(b)
+            let unit = try ConvUnit(g, "conv", Conv2dTraining(inChannels: 3, outChannels: 4, kernel: 3, stride: 2, pad: 1, hasBias: false), .silu)
+            let y = unit.forward(try g.tensor("input"), gemm: gemm)
             try assertClose(y.values, doubles(g.floats("output")), 1e-5, "block output \(name)")
-            try assertClose(updated.mean, doubles(g.floats("bn.running_mean")), 1e-6, "running mean \(name)")
-            try assertClose(updated.variance, doubles(g.floats("bn.running_var")), 1e-6, "running var \(name)")
-            let dB = ActivationTraining.silu.backward(upstream, context: actContext)
-            let bnGrads = bn.backwardTraining(dB, context: bnContext, gamma: gamma)
-            let convGrads = conv.backward(bnGrads.input, context: convContext, weight: weight, gemm: gemm)
-            try assertClose(bnGrads.gamma, doubles(g.floats("bn.grad_gamma")), 1e-5, "dγ \(name)")
-            try assertClose(bnGrads.beta, doubles(g.floats("bn.grad_beta")), 1e-5, "dβ \(name)")
-            try assertClose(convGrads.weight, doubles(g.floats("conv.grad_weight")), 1e-4, "dW \(name)")
-            try assertClose(convGrads.input.values, doubles(g.floats("grad_input")), 1e-4, "dX \(name)")
+            let dX = unit.backward(try g.tensor("upstream"), gemm: gemm)
+            try assertClose(dX.values, doubles(g.floats("grad_input")), 1e-4, "block dX \(name)")
+            try checkUnits([unit], g, name)
         }
     }
 
@@ -386,64 +374,93 @@ final class BackwardKernelTests: XCTestCase {
     /// qkv Conv+BN → core → + pe(v) (depthwise Conv+BN) → proj Conv+BN, and back.
     func testAttentionModuleMatchesPyTorchAutograd() throws {
         let g = try Golden.load("attention")
-        let heads = try g.int("heads"), keyDim = try g.int("key_dim"), headDim = try g.int("head_dim")
         let x = try g.tensor("input"), upstream = try g.tensor("upstream")
         let dim = x.channels
-        let core = AttentionCoreTraining(heads: heads, keyDim: keyDim, headDim: headDim)
+        let core = try AttentionCoreTraining(heads: g.int("heads"), keyDim: g.int("key_dim"), headDim: g.int("head_dim"))
         XCTAssertEqual(Double(core.scale), try g.double("scale"), accuracy: 1e-7)
-        let qkvConv = Conv2dTraining(inChannels: dim, outChannels: core.qkvChannels, kernel: 1, hasBias: false)
-        let peConv = Conv2dTraining(inChannels: dim, outChannels: dim, kernel: 3, stride: 1, pad: 1, groups: dim, hasBias: false)
-        let projConv = Conv2dTraining(inChannels: dim, outChannels: dim, kernel: 1, hasBias: false)
-        struct Unit { let conv: Conv2dTraining; let bn: BatchNorm2dTraining; let weight, gamma, beta: [Float]; let running: BatchNorm2dTraining.RunningStatistics }
-        func unit(_ name: String, _ conv: Conv2dTraining) throws -> Unit {
-            try Unit(conv: conv, bn: BatchNorm2dTraining(channels: conv.outChannels), weight: g.floats("\(name).weight"),
-                     gamma: g.floats("\(name).bn.gamma"), beta: g.floats("\(name).bn.beta"),
-                     running: .init(mean: g.floats("\(name).bn.running_mean_before"), variance: g.floats("\(name).bn.running_var_before")))
-        }
-        let units = try [("qkv", unit("qkv", qkvConv)), ("pe", unit("pe", peConv)), ("proj", unit("proj", projConv))]
         for (name, gemm) in backends {
-            // Forward: Conv + BN (no activation) per unit.
-            var contexts = [String: (Conv2dTraining.Context, BatchNorm2dTraining.Context)]()
-            var runningAfter = [String: BatchNorm2dTraining.RunningStatistics]()
-            func convBN(_ key: String, _ u: Unit, _ input: BatchTensor) -> BatchTensor {
-                let (a, cc) = u.conv.forward(input, weight: u.weight, bias: nil, gemm: gemm)
-                let (b, r, bc) = u.bn.forwardTraining(a, gamma: u.gamma, beta: u.beta, running: u.running)
-                contexts[key] = (cc, bc)
-                runningAfter[key] = r
-                return b
-            }
-            func convBNBackward(_ key: String, _ u: Unit, _ dY: BatchTensor) -> (input: BatchTensor, weight: [Float], gamma: [Float], beta: [Float]) {
-                let (cc, bc) = contexts[key]!
-                let bnGrads = u.bn.backwardTraining(dY, context: bc, gamma: u.gamma)
-                let convGrads = u.conv.backward(bnGrads.input, context: cc, weight: u.weight, gemm: gemm)
-                return (convGrads.input, convGrads.weight, bnGrads.gamma, bnGrads.beta)
-            }
-            let qkv = convBN("qkv", units[0].1, x)
+            let qkvUnit = try ConvUnit(g, "qkv", Conv2dTraining(inChannels: dim, outChannels: core.qkvChannels, kernel: 1, hasBias: false), .identity)
+            let pe = try ConvUnit(g, "pe", Conv2dTraining(inChannels: dim, outChannels: dim, kernel: 3, stride: 1, pad: 1, groups: dim, hasBias: false), .identity)
+            let proj = try ConvUnit(g, "proj", Conv2dTraining(inChannels: dim, outChannels: dim, kernel: 1, hasBias: false), .identity)
+            let qkv = qkvUnit.forward(x, gemm: gemm)
             let (attended, coreContext) = core.forward(qkv, gemm: gemm)
-            let positional = convBN("pe", units[1].1, core.values(of: qkv))
-            let y = convBN("proj", units[2].1, ResidualAdd.forward(attended, positional))
+            let positional = pe.forward(core.values(of: qkv), gemm: gemm)
+            let y = proj.forward(ResidualAdd.forward(attended, positional), gemm: gemm)
             try assertClose(y.values, doubles(g.floats("output")), 1e-4, "attention output \(name)")
-            // Backward.
-            var grads = [String: (input: BatchTensor, weight: [Float], gamma: [Float], beta: [Float])]()
-            grads["proj"] = convBNBackward("proj", units[2].1, upstream)
-            let (dAttended, dPositional) = ResidualAdd.backward(grads["proj"]!.input)
-            grads["pe"] = convBNBackward("pe", units[1].1, dPositional)
+            let (dAttended, dPositional) = ResidualAdd.backward(proj.backward(upstream, gemm: gemm))
             var dQKV = core.backward(dAttended, context: coreContext, gemm: gemm)
-            core.addValueGradient(grads["pe"]!.input, into: &dQKV)
-            grads["qkv"] = convBNBackward("qkv", units[0].1, dQKV)
-            try assertClose(grads["qkv"]!.input.values, doubles(g.floats("grad_input")), 1e-4, "attention dX \(name)")
-            for (key, _) in units {
-                try assertClose(grads[key]!.weight, doubles(g.floats("\(key).grad_weight")), 1e-4, "\(key) dW \(name)")
-                try assertClose(grads[key]!.gamma, doubles(g.floats("\(key).bn.grad_gamma")), 1e-4, "\(key) dγ \(name)")
-                // pe's dβ is zero in exact arithmetic (it is Σ of proj BN's input gradient through a 1×1 conv, and a
-                // training BatchNorm's input gradient sums to zero per channel): both sides hold rounding noise, so
-                // it is measured against the size of the same unit's dγ.
-                let expectedGamma = try doubles(g.floats("\(key).bn.grad_gamma"))
-                try assertClose(grads[key]!.beta, doubles(g.floats("\(key).bn.grad_beta")), 1e-4, "\(key) dβ \(name)",
-                                normFloor: expectedGamma.reduce(0) { $0 + $1 * $1 }.squareRoot())
-                try assertClose(runningAfter[key]!.mean, doubles(g.floats("\(key).bn.running_mean")), 1e-5, "\(key) running mean \(name)")
-                try assertClose(runningAfter[key]!.variance, doubles(g.floats("\(key).bn.running_var")), 1e-5, "\(key) running var \(name)")
-            }
+            core.addValueGradient(pe.backward(dPositional, gemm: gemm), into: &dQKV)
+            let dX = qkvUnit.backward(dQKV, gemm: gemm)
+            try assertClose(dX.values, doubles(g.floats("grad_input")), 1e-4, "attention dX \(name)")
+            try checkUnits([qkvUnit, pe, proj], g, name)
+        }
+    }
+
+    /// ultralytics `SPPF(8, 8, k=5)`: cv1 (no activation) → three chained 5×5 stride-1 max pools (whose inputs are
+    /// full of ties after the first) → concat → cv2 (SiLU); the gradients of the later pools add into the earlier.
+    func testSPPFMatchesPyTorchAutograd() throws {
+        let g = try Golden.load("sppf")
+        let x = try g.tensor("input")
+        let pool = MaxPool2dTraining(kernel: 5, stride: 1, pad: 2)
+        for (name, gemm) in backends {
+            let cv1 = try ConvUnit(g, "cv1", Conv2dTraining(inChannels: 8, outChannels: 4, kernel: 1, hasBias: false), .identity)
+            let cv2 = try ConvUnit(g, "cv2", Conv2dTraining(inChannels: 16, outChannels: 8, kernel: 1, hasBias: false), .silu)
+            let y0 = cv1.forward(x, gemm: gemm)
+            let (y1, p1) = pool.forward(y0), (y2, p2) = pool.forward(y1), (y3, p3) = pool.forward(y2)
+            let y = cv2.forward(ChannelConcat.forward([y0, y1, y2, y3]), gemm: gemm)
+            try assertClose(y.values, doubles(g.floats("output")), 1e-5, "sppf output \(name)")
+            let d = ChannelConcat.backward(cv2.backward(try g.tensor("upstream"), gemm: gemm), channels: [4, 4, 4, 4])
+            var d2 = d[2], d1 = d[1], d0 = d[0]
+            ResidualAdd.accumulate(pool.backward(d[3], context: p3), into: &d2)
+            ResidualAdd.accumulate(pool.backward(d2, context: p2), into: &d1)
+            ResidualAdd.accumulate(pool.backward(d1, context: p1), into: &d0)
+            let dX = cv1.backward(d0, gemm: gemm)
+            try assertClose(dX.values, doubles(g.floats("grad_input")), 1e-4, "sppf dX \(name)")
+            try checkUnits([cv1, cv2], g, name)
+        }
+    }
+
+    /// ultralytics `C2f(8, 8, n=1, shortcut=True)`: cv1 → chunk(2) → Bottleneck (cv1, cv2, + input) on the second
+    /// half → concat of both halves and the Bottleneck's output → cv2. The second half feeds both the Bottleneck and
+    /// the concat, so its gradient is the sum of both.
+    func testC2fMatchesPyTorchAutograd() throws {
+        let g = try Golden.load("c2f")
+        let x = try g.tensor("input")
+        for (name, gemm) in backends {
+            let cv1 = try ConvUnit(g, "cv1", Conv2dTraining(inChannels: 8, outChannels: 8, kernel: 1, hasBias: false), .silu)
+            let m1 = try ConvUnit(g, "m.0.cv1", Conv2dTraining(inChannels: 4, outChannels: 4, kernel: 3, pad: 1, hasBias: false), .silu)
+            let m2 = try ConvUnit(g, "m.0.cv2", Conv2dTraining(inChannels: 4, outChannels: 4, kernel: 3, pad: 1, hasBias: false), .silu)
+            let cv2 = try ConvUnit(g, "cv2", Conv2dTraining(inChannels: 12, outChannels: 8, kernel: 1, hasBias: false), .silu)
+            let halves = ChannelConcat.chunk(cv1.forward(x, gemm: gemm), parts: 2)
+            let bottleneck = ResidualAdd.forward(halves[1], m2.forward(m1.forward(halves[1], gemm: gemm), gemm: gemm))
+            let y = cv2.forward(ChannelConcat.forward([halves[0], halves[1], bottleneck]), gemm: gemm)
+            try assertClose(y.values, doubles(g.floats("output")), 1e-5, "c2f output \(name)")
+            let d = ChannelConcat.backward(cv2.backward(try g.tensor("upstream"), gemm: gemm), channels: [4, 4, 4])
+            let (dShortcut, dBranch) = ResidualAdd.backward(d[2])
+            var dSecond = d[1]
+            ResidualAdd.accumulate(dShortcut, into: &dSecond)
+            ResidualAdd.accumulate(m1.backward(m2.backward(dBranch, gemm: gemm), gemm: gemm), into: &dSecond)
+            let dX = cv1.backward(ChannelConcat.splitBackward([d[0], dSecond]), gemm: gemm)
+            try assertClose(dX.values, doubles(g.floats("grad_input")), 1e-4, "c2f dX \(name)")
+            try checkUnits([cv1, m1, m2, cv2], g, name)
+        }
+    }
+
+    /// Each unit's dW, dγ, dβ and updated running statistics against the golden's `name.*` entries.
+    private func checkUnits(_ units: [ConvUnit], _ g: Golden, _ backend: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        for u in units {
+            let key = u.name, label = "\(key) \(backend)"
+            guard let grads = u.gradients, let running = u.runningAfter else { return XCTFail("\(label): no forward/backward ran", file: file, line: line) }
+            try assertClose(grads.weight, doubles(g.floats("\(key).grad_weight")), 1e-4, "dW \(label)", file: file, line: line)
+            let expectedGamma = try doubles(g.floats("\(key).bn.grad_gamma"))
+            try assertClose(grads.gamma, expectedGamma, 1e-4, "dγ \(label)", file: file, line: line)
+            // dβ of a BN whose output only reaches the loss through another training BN is zero in exact arithmetic
+            // (a training BN's input gradient sums to zero per channel; Attention's pe): both sides then hold rounding
+            // noise, so dβ is measured against the size of the same unit's dγ.
+            try assertClose(grads.beta, doubles(g.floats("\(key).bn.grad_beta")), 1e-4, "dβ \(label)",
+                            normFloor: expectedGamma.reduce(0) { $0 + $1 * $1 }.squareRoot(), file: file, line: line)
+            try assertClose(running.mean, doubles(g.floats("\(key).bn.running_mean")), 1e-5, "running mean \(label)", file: file, line: line)
+            try assertClose(running.variance, doubles(g.floats("\(key).bn.running_var")), 1e-5, "running var \(label)", file: file, line: line)
         }
     }
 
@@ -465,6 +482,48 @@ final class BackwardKernelTests: XCTestCase {
         for (a, e) in zip(actual, expected) { diff += (Double(a) - e) * (Double(a) - e); norm += e * e }
         let error = diff.squareRoot() / max(norm.squareRoot(), normFloor)
         XCTAssertTrue(error <= tolerance, "\(label): relative error \(error) > \(tolerance)", file: file, line: line)
+    }
+}
+
+/// An ultralytics `Conv` (conv without bias → BatchNorm2d in training mode → activation) with its parameters from a
+/// golden (`name.weight`, `name.bn.*`), run forward and backward the way the training graph will chain the kernels.
+private final class ConvUnit {
+    let name: String
+    let conv: Conv2dTraining
+    let bn: BatchNorm2dTraining
+    let activation: ActivationTraining
+    let weight, gamma, beta: [Float]
+    let running: BatchNorm2dTraining.RunningStatistics
+    private var contexts: (Conv2dTraining.Context, BatchNorm2dTraining.Context, ActivationTraining.Context)?
+    private(set) var runningAfter: BatchNorm2dTraining.RunningStatistics?
+    private(set) var gradients: (weight: [Float], gamma: [Float], beta: [Float])?
+
+    init(_ g: Golden, _ name: String, _ conv: Conv2dTraining, _ activation: ActivationTraining) throws {
+        self.name = name
+        self.conv = conv
+        self.activation = activation
+        bn = BatchNorm2dTraining(channels: conv.outChannels)
+        weight = try g.floats("\(name).weight")
+        gamma = try g.floats("\(name).bn.gamma")
+        beta = try g.floats("\(name).bn.beta")
+        running = try .init(mean: g.floats("\(name).bn.running_mean_before"), variance: g.floats("\(name).bn.running_var_before"))
+    }
+
+    func forward(_ x: BatchTensor, gemm: any GEMMBackend) -> BatchTensor {
+        let (a, convContext) = conv.forward(x, weight: weight, bias: nil, gemm: gemm)
+        let (b, updated, bnContext) = bn.forwardTraining(a, gamma: gamma, beta: beta, running: running)
+        let (y, activationContext) = activation.forward(b)
+        contexts = (convContext, bnContext, activationContext)
+        runningAfter = updated
+        return y
+    }
+
+    func backward(_ dY: BatchTensor, gemm: any GEMMBackend) -> BatchTensor {
+        guard let (convContext, bnContext, activationContext) = contexts else { preconditionFailure("\(name): backward before forward") }
+        let bnGrads = bn.backwardTraining(activation.backward(dY, context: activationContext), context: bnContext, gamma: gamma)
+        let convGrads = conv.backward(bnGrads.input, context: convContext, weight: weight, gemm: gemm)
+        gradients = (convGrads.weight, bnGrads.gamma, bnGrads.beta)
+        return convGrads.input
     }
 }
 

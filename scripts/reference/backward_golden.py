@@ -10,6 +10,10 @@ Writes Tests/Fixtures/backward/backward_golden.json with, all in float32 on the 
   maxpool    max_pool2d(k 3, s 1, p 1) on an input full of ties: which input each output's gradient reaches.
   attention  ultralytics `Attention(dim 8, heads 2)` in training mode (qkv, pe and proj Conv+BN, the core between)
              on [2, 8, 3, 4]: output, input gradient and every parameter's gradient and the BN running stats.
+  sppf       ultralytics `SPPF(8, 8, k=5)` (cv1 without activation, three chained 5×5 max pools — full of ties —,
+             concat, cv2 with SiLU) on [2, 8, 6, 7], the same quantities.
+  c2f        ultralytics `C2f(8, 8, n=1, shortcut=True)` (cv1, chunk(2), a Bottleneck with its residual add, concat,
+             cv2) on [2, 8, 5, 6], the same quantities.
 
 The loss is sum(output · upstream) so the upstream tensor is dL/doutput.
 Usage:  .venv/bin/python scripts/reference/backward_golden.py
@@ -18,7 +22,7 @@ import json
 import os
 
 import torch
-from ultralytics.nn.modules.block import Attention
+from ultralytics.nn.modules.block import SPPF, Attention, C2f
 from ultralytics.nn.modules.conv import Conv
 from ultralytics.utils.torch_utils import initialize_weights
 
@@ -54,22 +58,33 @@ def snapshot(bn: torch.nn.BatchNorm2d) -> dict:
     return {"mean": tensor(bn.running_mean.clone()), "var": tensor(bn.running_var.clone())}
 
 
-def block_case(g: torch.Generator) -> dict:
-    m = Conv(3, 4, k=3, s=2)
-    initialize_weights(m)
-    assert m.bn.eps == 1e-3 and m.bn.momentum == 0.03
-    with torch.no_grad():
-        m.conv.weight.copy_(0.4 * torch.randn(m.conv.weight.shape, generator=g))
-    randomize_bn(m.bn, g)
-    before = snapshot(m.bn)
-    m.train()
-    x = torch.randn(2, 3, 7, 6, generator=g).requires_grad_(True)
-    y = m(x)
+def conv_module_case(module: torch.nn.Module, convs: dict, shape: tuple, g: torch.Generator) -> dict:
+    """Runs `module` (built of ultralytics `Conv`s, named in `convs`) in training mode on a random input of `shape`
+    after `initialize_weights` and random conv weights / BN affine / running stats; for each Conv `name` stores
+    `name.weight`, `name.grad_weight` and `name.bn.*` (affine, running stats before and after, gradients)."""
+    initialize_weights(module)
+    for conv in convs.values():
+        assert conv.bn.eps == 1e-3 and conv.bn.momentum == 0.03
+        with torch.no_grad():
+            conv.conv.weight.copy_(0.4 * torch.randn(conv.conv.weight.shape, generator=g))
+        randomize_bn(conv.bn, g)
+    before = {name: snapshot(conv.bn) for name, conv in convs.items()}
+    module.train()
+    x = torch.randn(*shape, generator=g).requires_grad_(True)
+    y = module(x)
     up = torch.randn(y.shape, generator=g)
     (y * up).sum().backward()
-    return {"input": tensor(x), "upstream": tensor(up), "output": tensor(y), "grad_input": tensor(x.grad),
-            "conv.weight": tensor(m.conv.weight), "conv.grad_weight": tensor(m.conv.weight.grad),
-            **bn_state("bn", m.bn, before)}
+    case = {"input": tensor(x), "upstream": tensor(up), "output": tensor(y), "grad_input": tensor(x.grad)}
+    for name, conv in convs.items():
+        case[f"{name}.weight"] = tensor(conv.conv.weight)
+        case[f"{name}.grad_weight"] = tensor(conv.conv.weight.grad)
+        case.update(bn_state(f"{name}.bn", conv.bn, before[name]))
+    return case
+
+
+def block_case(g: torch.Generator) -> dict:
+    m = Conv(3, 4, k=3, s=2)
+    return conv_module_case(m, {"conv": m}, (2, 3, 7, 6), g)
 
 
 def head_conv_case(g: torch.Generator) -> dict:
@@ -97,33 +112,27 @@ def maxpool_case() -> dict:
 
 def attention_case(g: torch.Generator) -> dict:
     m = Attention(8, num_heads=2)
-    initialize_weights(m)
-    with torch.no_grad():
-        for conv in (m.qkv, m.pe, m.proj):
-            conv.conv.weight.copy_(0.4 * torch.randn(conv.conv.weight.shape, generator=g))
-    for conv in (m.qkv, m.pe, m.proj):
-        randomize_bn(conv.bn, g)
-    before = {name: snapshot(getattr(m, name).bn) for name in ("qkv", "pe", "proj")}
-    m.train()
-    x = torch.randn(2, 8, 3, 4, generator=g).requires_grad_(True)
-    y = m(x)
-    up = torch.randn(y.shape, generator=g)
-    (y * up).sum().backward()
-    case = {"heads": m.num_heads, "key_dim": m.key_dim, "head_dim": m.head_dim, "scale": m.scale,
-            "input": tensor(x), "upstream": tensor(up), "output": tensor(y), "grad_input": tensor(x.grad)}
-    for name in ("qkv", "pe", "proj"):
-        conv = getattr(m, name)
-        case[f"{name}.weight"] = tensor(conv.conv.weight)
-        case[f"{name}.grad_weight"] = tensor(conv.conv.weight.grad)
-        case.update(bn_state(f"{name}.bn", conv.bn, before[name]))
-    return case
+    case = conv_module_case(m, {"qkv": m.qkv, "pe": m.pe, "proj": m.proj}, (2, 8, 3, 4), g)
+    return {"heads": m.num_heads, "key_dim": m.key_dim, "head_dim": m.head_dim, "scale": m.scale, **case}
+
+
+def sppf_case(g: torch.Generator) -> dict:
+    m = SPPF(8, 8, k=5)
+    assert isinstance(m.cv1.act, torch.nn.Identity) and isinstance(m.cv2.act, torch.nn.SiLU) and not m.add
+    return conv_module_case(m, {"cv1": m.cv1, "cv2": m.cv2}, (2, 8, 6, 7), g)
+
+
+def c2f_case(g: torch.Generator) -> dict:
+    m = C2f(8, 8, n=1, shortcut=True)
+    assert m.m[0].add
+    return conv_module_case(m, {"cv1": m.cv1, "m.0.cv1": m.m[0].cv1, "m.0.cv2": m.m[0].cv2, "cv2": m.cv2}, (2, 8, 5, 6), g)
 
 
 def main() -> None:
     torch.use_deterministic_algorithms(True)
     g = torch.Generator().manual_seed(20261201)
     golden = {"block": block_case(g), "head_conv": head_conv_case(g), "maxpool": maxpool_case(),
-              "attention": attention_case(g)}
+              "attention": attention_case(g), "sppf": sppf_case(g), "c2f": c2f_case(g)}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(golden, f, separators=(",", ":"))
