@@ -396,8 +396,10 @@ final class BackwardKernelTests: XCTestCase {
         }
     }
 
-    /// ultralytics `SPPF(8, 8, k=5)`: cv1 (no activation) → three chained 5×5 stride-1 max pools (whose inputs are
-    /// full of ties after the first) → concat → cv2 (SiLU); the gradients of the later pools add into the earlier.
+    /// ultralytics `SPPF(8, 8, k=5)`: cv1 (no activation) → three chained 5×5 stride-1 max pools → concat → cv2
+    /// (SiLU); the gradients of the later pools add into the earlier. The later pools' inputs are full of ties, but
+    /// tied cells there copy the same earlier cell, so the final dX does not depend on the tie rule (a `>=` rule
+    /// still passes here; `testMaxPoolTiesRouteLikePyTorch` is the test that pins it).
     func testSPPFMatchesPyTorchAutograd() throws {
         let g = try Golden.load("sppf")
         let x = try g.tensor("input")

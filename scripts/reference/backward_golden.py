@@ -10,7 +10,7 @@ Writes Tests/Fixtures/backward/backward_golden.json with, all in float32 on the 
   maxpool    max_pool2d(k 3, s 1, p 1) on an input full of ties: which input each output's gradient reaches.
   attention  ultralytics `Attention(dim 8, heads 2)` in training mode (qkv, pe and proj Conv+BN, the core between)
              on [2, 8, 3, 4]: output, input gradient and every parameter's gradient and the BN running stats.
-  sppf       ultralytics `SPPF(8, 8, k=5)` (cv1 without activation, three chained 5×5 max pools — full of ties —,
+  sppf       ultralytics `SPPF(8, 8, k=5)` (cv1 without activation, three chained 5×5 max pools,
              concat, cv2 with SiLU) on [2, 8, 6, 7], the same quantities.
   c2f        ultralytics `C2f(8, 8, n=1, shortcut=True)` (cv1, chunk(2), a Bottleneck with its residual add, concat,
              cv2) on [2, 8, 5, 6], the same quantities.
