@@ -86,7 +86,8 @@ final class OptimizerTests: XCTestCase {
 
     /// The whole optimizer side of training against Ultralytics + torch, per scenario: SGD (Nesterov, linear lr,
     /// bias warmup from 0.1), auto → AdamW (lr_fit, cosine lr, warmup bias lr 0), Adam (L2 decay, 4-batch
-    /// accumulation), RMSprop (no accumulation), AdamW without warmup. Each checks the choice, the groups, every
+    /// accumulation), RMSprop (no accumulation), AdamW without warmup, all through `TrainingOptimization` (the
+    /// assembly BaseTrainer does) as the integrator will drive it. Each checks the choice, the groups, every
     /// iteration's lrs / momentum / accumulate / step decision, and after each step the gradient norm, every
     /// weight and the EMA of every float state-dict entry, BatchNorm running statistics included.
     func testTrainingRunsEqualUltralytics() throws {
@@ -98,46 +99,46 @@ final class OptimizerTests: XCTestCase {
             for parameter in store.parameters {
                 XCTAssertEqual(parameter.group.rawValue, run.groups[parameter.name], "\(run.name): group of \(parameter.name)")
             }
-            let accumulation = try BatchAccumulation(batchSize: run.batch, weightDecay: run.settings.weight_decay,
-                                                     nominalBatchSize: run.settings.nbs, batchesPerEpoch: run.nb, epochs: run.epochs)
-            XCTAssertEqual(accumulation.accumulate, run.accumulate, run.name)
-            XCTAssertEqual(accumulation.scaledWeightDecay, run.scaled_weight_decay, run.name)
-            let iterations = OptimizerChoice.autoIterations(imageCount: run.dataset_size, batchSize: run.batch,
-                                                            nominalBatchSize: run.settings.nbs, epochs: run.epochs)
-            XCTAssertEqual(iterations, run.iterations, run.name)
-            let choice = OptimizerChoice.resolve(try OptimizerRequest(parsing: run.requested.optimizer), learningRate: run.requested.lr0,
-                                                 momentum: run.requested.momentum, warmupBiasLearningRate: run.requested.warmup_bias_lr,
-                                                 classCount: run.nc, iterations: iterations)
+            var settings = OptimizerSettings()
+            settings.optimizer = run.requested.optimizer
+            settings.lr0 = run.requested.lr0
+            settings.momentum = run.requested.momentum
+            settings.warmupBiasLR = run.requested.warmup_bias_lr
+            settings.lrf = run.settings.lrf
+            settings.cosineLR = run.settings.cos_lr
+            settings.weightDecay = run.settings.weight_decay
+            settings.warmupEpochs = run.settings.warmup_epochs
+            settings.warmupMomentum = run.settings.warmup_momentum
+            settings.nominalBatchSize = run.settings.nbs
+            var optimization = try TrainingOptimization(settings: settings, store: store, batchSize: run.batch, batchesPerEpoch: run.nb,
+                                                        epochs: run.epochs, imageCount: run.dataset_size, classCount: run.nc)
+            XCTAssertEqual(optimization.accumulation.accumulate, run.accumulate, run.name)
+            XCTAssertEqual(optimization.accumulation.scaledWeightDecay, run.scaled_weight_decay, run.name)
+            XCTAssertEqual(OptimizerChoice.autoIterations(imageCount: run.dataset_size, batchSize: run.batch, nominalBatchSize: run.settings.nbs,
+                                                          epochs: run.epochs), run.iterations, run.name)
+            let choice = optimization.choice
             XCTAssertEqual(choice.kind.rawValue, run.chosen.optimizer, run.name)
             XCTAssertEqual(choice.learningRate, run.chosen.lr0, run.name)
             XCTAssertEqual(choice.warmupBiasLearningRate, run.chosen.warmup_bias_lr, run.name)
-            var optimizer = try choice.makeOptimizer(weightDecay: accumulation.scaledWeightDecay, parameterCount: store.parameters.count)
+            let optimizer = optimization.optimizer
             XCTAssertEqual(optimizer.groups.map(\.learningRate), run.chosen.initial_lr, run.name)
             XCTAssertEqual(optimizer.groups.map(\.momentum), run.chosen.momentum, run.name)
             XCTAssertEqual(optimizer.groups.map(\.weightDecay), run.chosen.weight_decay, run.name)
             if let adam = optimizer as? AdamOptimizer {
                 XCTAssertEqual(run.chosen.betas, Array(repeating: [adam.beta1, adam.beta2], count: 3), run.name)
                 XCTAssertEqual(run.chosen.eps, Array(repeating: adam.epsilon, count: 3), run.name)
+                XCTAssertEqual(adam.weightDecayStyle, choice.kind == .adamW ? .decoupled : .l2, run.name)
             }
             if let sgd = optimizer as? SGDOptimizer { XCTAssertEqual(run.chosen.nesterov, Array(repeating: sgd.nesterov, count: 3)) }
-
-            let nw = Warmup.iterationCount(warmupEpochs: run.settings.warmup_epochs, epochs: run.epochs, batchesPerEpoch: run.nb)
-            XCTAssertEqual(nw, run.warmup_iterations, run.name)
-            let warmup = Warmup(iterations: nw, biasLearningRate: choice.warmupBiasLearningRate, initialMomentum: run.settings.warmup_momentum,
-                                targetMomentum: run.settings.momentum_arg, nominalAccumulate: accumulation.accumulate)
-            let lambda = try LearningRateSchedule(curve: run.settings.cos_lr ? .cosine : .linear, epochs: run.epochs,
-                                                  finalFraction: run.settings.lrf)
-            var schedule = try TrainingIterationSchedule(learningRates: lambda, warmup: warmup,
-                                                         initialLearningRates: optimizer.groups.map(\.learningRate), batchesPerEpoch: run.nb)
-            var ema = ModelEMA(copying: store)
+            XCTAssertEqual(optimization.schedule.warmup.iterations, run.warmup_iterations, run.name)
             var log = run.iterations_log.makeIterator(), steps = run.steps.makeIterator()
             for epoch in 0..<run.epochs {
                 for batch in 0..<run.nb {
-                    let ni = schedule.prepare(batch: batch, epoch: epoch, optimizer: &optimizer)
+                    let ni = optimization.beginIteration(batch: batch, epoch: epoch)
                     let expected = try XCTUnwrap(log.next())
                     XCTAssertEqual(ni, expected.ni)
-                    XCTAssertEqual(schedule.accumulate, expected.accumulate, "\(run.name) ni \(ni): accumulate")
-                    for (k, group) in optimizer.groups.enumerated() {
+                    XCTAssertEqual(optimization.schedule.accumulate, expected.accumulate, "\(run.name) ni \(ni): accumulate")
+                    for (k, group) in optimization.optimizer.groups.enumerated() {
                         assertNear(group.learningRate, expected.lr[k], tolerance: Self.scheduleTolerance, "\(run.name) ni \(ni) pg\(k) lr")
                         assertNear(group.momentum, expected.momentum[k], tolerance: Self.scheduleTolerance, "\(run.name) ni \(ni) pg\(k) momentum")
                     }
@@ -152,11 +153,11 @@ final class OptimizerTests: XCTestCase {
                         let gradient = (0..<parameter.values.count).map { OptimGolden.fakeValue(scale: scale, tensor: t, ni: ni, j: $0) }
                         try store.accumulateGradient(gradient, intoParameterAt: t)
                     }
-                    let stepped = schedule.shouldStep(atIteration: ni)
-                    XCTAssertEqual(stepped, expected.stepped, "\(run.name) ni \(ni): step or not")
-                    guard stepped else { continue }
+                    let stepNorm = try optimization.endIteration(ni, store: &store)
+                    XCTAssertEqual(stepNorm != nil, expected.stepped, "\(run.name) ni \(ni): step or not")
+                    guard let norm = stepNorm else { continue }
                     let expectedStep = try XCTUnwrap(steps.next())
-                    let norm = try OptimizerStep.run(store: &store, optimizer: &optimizer, ema: &ema)
+                    let ema = optimization.ema
                     XCTAssertEqual(expectedStep.ni, ni)
                     assertNear(Double(norm), Double(expectedStep.total_norm), tolerance: 1e-6, "\(run.name) ni \(ni): total norm")
                     XCTAssertEqual(ema.updates, expectedStep.ema_updates)
