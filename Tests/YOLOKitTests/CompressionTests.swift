@@ -54,6 +54,51 @@ final class CompressionTests: TemporaryFolderTestCase {
         }
     }
 
+    /// The cut itself, checked exactly: channels made zero (filter rows, bias, BatchNorm γ and β — every activation
+    /// here maps 0 to 0) and then pruned away leave the outputs as they were, through every residual add, concat,
+    /// C2f split and depthwise conv they pass.
+    func testPruningZeroChannelsKeepsTheOutputs() throws {
+        let image = try image()
+        let options = PruningOptions(ratio: 0.4, roundTo: 1)
+        for (name, model) in try models() {
+            let zeroed = tempDir.appendingPathComponent("\(name)-zeroed.safetensors").path
+            let size: Int? = model is UltralyticsDetectionModel ? 320 : nil
+            if let u = model as? UltralyticsDetectionModel {
+                var (net, stateDict) = try u.model.compressible()
+                try zeroRemovedChannels(&net, try ChannelPruning.plan(net, options: options))
+                _ = try u.model.writeCompressed(net.tensors, stateDict: stateDict, replacing: [:], to: zeroed, dtype: .float32, imageSize: 320, note: "test")
+            } else if let d = model as? DarknetDetectionModel {
+                var (net, _, header) = try d.compressible()
+                try zeroRemovedChannels(&net, try ChannelPruning.plan(net, options: options))
+                _ = try d.writeCompressed(net.tensors, sections: d.config.sections, header: header, dtype: .float32, note: "test", to: zeroed)
+            }
+            let zeroedModel = try ModelFile.load(zeroed, imageSize: size)
+            let out = tempDir.appendingPathComponent("\(name)-zeroed-pruned.safetensors").path
+            let result = try zeroedModel.prune(options, to: out, dtype: .float32)
+            XCTAssertTrue(result.layers.contains { $0.after < $0.before }, name)
+            let a = zeroedModel.rawOutputs(for: image), b = try ModelFile.load(out, imageSize: size).rawOutputs(for: image)
+            XCTAssertEqual(a.count, b.count, name)
+            let scale = a.map { abs($0) }.max() ?? 1, largest = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(largest, 1e-4 * max(1, scale), "\(name): pruning zero channels changed the outputs by \(largest)")
+        }
+    }
+
+    /// Zeroes, at every conv that produces them, the channels `plan` removes.
+    func zeroRemovedChannels(_ net: inout CompressibleNetwork, _ plan: ChannelPruning) throws {
+        for (i, names) in net.convs {
+            let channels = net.network.nodes[i].output.shape.channels, keep = Set(plan.kept[i])
+            let removed = (0..<channels).filter { !keep.contains($0) }
+            guard !removed.isEmpty else { continue }
+            var w = try XCTUnwrap(net.tensors[names.weight])
+            let row = w.values.count / channels
+            for c in removed { for j in 0..<row { w.values[c * row + j] = 0 } }
+            net.tensors[names.weight] = w
+            for vector in [names.bias, names.batchNorm.map { $0 + ".weight" }, names.batchNorm.map { $0 + ".bias" }].compactMap({ $0 }) {
+                for c in removed { net.tensors[vector]!.values[c] = 0 }
+            }
+        }
+    }
+
     /// The target on the real models: `--ratio 0.3` removes at least a quarter of the GFLOPs.
     func testRatioPointThreeCutsAQuarterOfTheWork() throws {
         for path in [try TestPaths.requireModel("yolov3-tiny.cfg"), try TestPaths.requireModel("fall-yolov8s.pt")] {

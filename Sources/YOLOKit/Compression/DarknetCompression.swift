@@ -32,7 +32,7 @@ extension DarknetDetectionModel {
             if conv.groups > 1 { sections[i + 1].set("groups", String(plan.kept[i].count)) }  // depthwise: tied to its input
         }
         let note = "pruned: ratio \(options.ratio), importance \(options.importance.rawValue)"
-        let size = try write(tensors, sections: sections, header: header, dtype: dtype ?? .float32, note: note, to: path)
+        let size = try writeCompressed(tensors, sections: sections, header: header, dtype: dtype ?? .float32, note: note, to: path)
         return CompressionResult(path: path, layers: plan.layers, fileSize: size)
     }
 
@@ -77,12 +77,12 @@ extension DarknetDetectionModel {
             sections.append(s)
         }
         let note = "low-rank: \(options.rank), at most \(options.maxCostFraction) of each conv's cost"
-        let size = try write(tensors, sections: sections, header: header, dtype: dtype ?? .float32, note: note, to: path)
+        let size = try writeCompressed(tensors, sections: sections, header: header, dtype: dtype ?? .float32, note: note, to: path)
         return CompressionResult(path: path, layers: plan.layers, fileSize: size)
     }
 
     /// Writes the tensors with the cfg rebuilt from `sections` (tensors in layer order, as the `.weights` file holds them).
-    private func write(_ tensors: [String: FloatTensor], sections: [DarknetConfig.Section], header: (Int32, Int32, Int32, UInt64),
+    func writeCompressed(_ tensors: [String: FloatTensor], sections: [DarknetConfig.Section], header: (Int32, Int32, Int32, UInt64),
                        dtype: WeightDType, note: String, to path: String) throws -> Int {
         guard dtype == .float32 || dtype == .float16 || dtype == .bfloat16 else { throw WeightsWriteError(path: path, reason: "weights must be F32, F16 or BF16") }
         var text = "# \(note), from \((model.configPath as NSString).lastPathComponent) (written by yolo)\n"

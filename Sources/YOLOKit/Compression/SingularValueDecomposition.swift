@@ -12,8 +12,9 @@ struct SingularValueDecomposition {
     let vt: [Float]
     var p: Int { sigma.count }
 
-    /// `what` names the matrix in errors (the conv's weight tensor).
-    init(_ a: [Float], rows: Int, columns: Int, what: String) throws {
+    /// `what` names the matrix in errors (the conv's weight tensor). `leadingDimension` is LAPACKE's lda (the row
+    /// stride of A; `columns`, unless a test wants LAPACKE to reject it).
+    init(_ a: [Float], rows: Int, columns: Int, what: String, leadingDimension: Int? = nil) throws {
         guard rows > 0, columns > 0, a.count == rows * columns else {
             throw CompressionError(reason: "\(what): a \(rows)×\(columns) matrix cannot hold \(a.count) values")
         }
@@ -22,7 +23,7 @@ struct SingularValueDecomposition {
         var work = a
         var s = [Float](repeating: 0, count: p), u = [Float](repeating: 0, count: rows * p), vt = [Float](repeating: 0, count: p * columns)
         let info = LAPACKE_sgesdd(Int32(LAPACK_ROW_MAJOR), Int8(UInt8(ascii: "S")), Int32(rows), Int32(columns), &work,
-                                  Int32(columns), &s, &u, Int32(p), &vt, Int32(columns))
+                                  Int32(leadingDimension ?? columns), &s, &u, Int32(p), &vt, Int32(columns))
         try Self.check(info, what: what)
         self.rows = rows
         self.columns = columns

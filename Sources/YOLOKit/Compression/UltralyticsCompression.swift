@@ -56,7 +56,7 @@ extension UltralyticsModel {
 
     /// Writes `tensors` (float, by state-dict name; integer tensors come from `stateDict`) with the module tree edited:
     /// the Conv2d at each path of `replacing` becomes a Sequential of its two factors. Returns the file size.
-    private func writeCompressed(_ tensors: [String: FloatTensor], stateDict: [WeightTensor], replacing: [String: LowRankFactorization.Factor],
+    func writeCompressed(_ tensors: [String: FloatTensor], stateDict: [WeightTensor], replacing: [String: LowRankFactorization.Factor],
                                  to path: String, dtype: WeightDType, imageSize: Int, note: String) throws -> Int {
         guard dtype.isFloatingPoint, dtype != .float64 else { throw WeightsWriteError(path: path, reason: "weights must be F32, F16 or BF16") }
         let integers = Dictionary(stateDict.filter { !$0.dtype.isFloatingPoint }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
