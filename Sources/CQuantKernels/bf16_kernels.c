@@ -51,6 +51,12 @@ static void pack_full_pairs_avx512(const float *x, int64_t full_pairs, int64_t l
     for (int64_t p = 0; p < full_pairs; p++) {
         const float *r0 = x + 2 * p * ldx, *r1 = r0 + ldx;
         uint16_t *dst = packed + p * CQK_NR * 2;
+        /* The next column panel's rows, into L2 for the next call: the rows lie ldx apart, too far for the
+         * hardware prefetchers, and would otherwise be fetched one latency at a time. */
+        _mm_prefetch((const char *)(r0 + CQK_NR), _MM_HINT_T1);
+        _mm_prefetch((const char *)(r0 + CQK_NR + 16), _MM_HINT_T1);
+        _mm_prefetch((const char *)(r1 + CQK_NR), _MM_HINT_T1);
+        _mm_prefetch((const char *)(r1 + CQK_NR + 16), _MM_HINT_T1);
         _mm512_storeu_si512((void *)dst, pair_avx512(_mm512_loadu_ps(r0), _mm512_loadu_ps(r1)));
         _mm512_storeu_si512((void *)(dst + 32), pair_avx512(_mm512_loadu_ps(r0 + 16), _mm512_loadu_ps(r1 + 16)));
     }
@@ -61,6 +67,7 @@ void cqk_bf16_pack_activations(cqk_bf16_kernel kernel, const float *x, int64_t k
                                uint16_t *packed) {
     const int64_t pairs = (k + 1) / 2;
     int64_t p = 0;
+    (void)kernel;
 #if CQK_X86
     if (cols == CQK_NR && kernel != CQK_BF16_SCALAR) {
         p = k / 2;
