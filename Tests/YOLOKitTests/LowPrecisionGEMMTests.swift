@@ -142,7 +142,7 @@ final class LowPrecisionGEMMTests: XCTestCase {
         XCTAssertThrowsError(try K.avx2.resolved(for: [])) { XCTAssertTrue("\($0)".contains("AVX2"), "\($0)") }
         XCTAssertEqual(try Int8GEMM().kernel, K.best())
         XCTAssertThrowsError(try Int8PackedWeights([Int8](repeating: 0, count: 65_794), rows: 1, depth: 65_794))
-        print("LowPrecisionGEMMTests: CPU has \(CPUFeatures.current); automatic int8 = \(K.best().rawValue), bf16 = \(LowPrecisionKernel.BF16.best().rawValue)")
+        print("LowPrecisionGEMMTests: CPU has \(CPUFeatures.current); automatic int8 = \(K.best().rawValue)")
     }
 
     // MARK: - bf16

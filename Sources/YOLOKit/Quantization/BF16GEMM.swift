@@ -25,6 +25,7 @@ public struct BF16PackedWeights: Sendable {
 
     public init(_ weights: [Float], rows: Int, depth: Int) {
         precondition(weights.count == rows * depth, "bf16 weights hold \(weights.count) values, not \(rows) × \(depth)")
+        // An empty array has no base address; with rows or depth 0 nothing is read.
         self = weights.withUnsafeBufferPointer { BF16PackedWeights($0.baseAddress ?? UnsafePointer(bitPattern: 4)!, rows: rows, depth: depth) }
     }
 }

@@ -38,6 +38,7 @@ public struct Int8PackedWeights: Sendable {
 
     public init(_ weights: [Int8], rows: Int, depth: Int) throws {
         precondition(weights.count == rows * depth, "int8 weights hold \(weights.count) values, not \(rows) × \(depth)")
+        // An empty array has no base address; with rows or depth 0 nothing is read.
         self = try weights.withUnsafeBufferPointer { try Int8PackedWeights($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, rows: rows, depth: depth) }
     }
 }
@@ -67,7 +68,8 @@ public struct Int8Dequantization: Sendable {
 ///
 /// Loops: the N panels are split over `threads` (`parallelChunks`); each thread packs a panel of X (all of K),
 /// then walks K in blocks of `blockQuads` quads (the block of X, 16 KB, stays in L1) over every 8-row panel of W,
-/// carrying the int32 sums of each tile between blocks in a per-thread buffer.
+/// carrying the int32 sums of each tile between blocks in a per-thread buffer (each worker allocates its two small
+/// buffers, K·32 bytes and ceil(M/8) KB, per call).
 public struct Int8GEMM: Sendable {
     /// The kernel that runs (never `.automatic`).
     public let kernel: LowPrecisionKernel.Int8
