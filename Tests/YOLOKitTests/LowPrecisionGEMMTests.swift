@@ -310,6 +310,14 @@ final class LowPrecisionGEMMTests: XCTestCase {
         let quantization = try ActivationQuantization(scale: 0.5, zeroPoint: 10)
         [Float(-1), 0, 2.25].withUnsafeBufferPointer { quantization.quantize($0.baseAddress!, count: 3, into: &buffer) }
         XCTAssertEqual(buffer, [8, 10, 14])  // 2.25 / 0.5 = 4.5 → 4 (ties to even)
+        // The 16-wide loop against the scalar definition, specials and ties included, a count that is no multiple of 16.
+        let wide = try ActivationQuantization(min: -2.5, max: 7)
+        var values = (0..<1001).map { _ in rng.float(-4, 9) }
+        values[3] = .nan; values[17] = .infinity; values[18] = -.infinity; values[40] = 1e30; values[41] = -1e30; values[42] = -0.0
+        for t in 50..<80 { values[t] = (Float(t) - 60.5) * wide.scale }  // ties
+        var fast = [UInt8](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { wide.quantize($0.baseAddress!, count: values.count, into: &fast) }
+        XCTAssertEqual(fast, values.map(wide.quantize))
     }
 
     // MARK: - Throughput (printed, not asserted: a shared machine's timings are noise)

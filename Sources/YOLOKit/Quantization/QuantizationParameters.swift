@@ -83,8 +83,18 @@ public struct ActivationQuantization: Sendable, Equatable {
         return UInt8(Swift.min(255, Swift.max(0, v)))
     }
 
+    /// q[i] = quantize(x[i]) (the same values), 16 at a time.
     public func quantize(_ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<UInt8>) {
-        for i in 0..<count { q[i] = quantize(x[i]) }
+        let s = SIMD16<Float>(repeating: scale), z = SIMD16<Float>(repeating: Float(zeroPoint))
+        var i = 0
+        while i + 16 <= count {
+            var v = (loadV(x + i) / s).rounded(.toNearestOrEven) + z
+            v = v.replacing(with: z, where: v .!= v)  // NaN → z
+            v = vmin(vmax(v, SIMD16(repeating: 0)), SIMD16(repeating: 255))
+            UnsafeMutableRawPointer(q + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: SIMD16<Int32>(v)), as: SIMD16<UInt8>.self)
+            i += 16
+        }
+        while i < count { q[i] = quantize(x[i]); i += 1 }
     }
 
     /// s · (q − z).
