@@ -26,10 +26,13 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
+        // Low-precision GEMM micro-kernels (int8 VNNI / AVX512BW / AVX2, bf16): per-function target attributes and
+        // run-time CPU checks, so no compiler flags are needed.
+        .target(name: "CQuantKernels"),
         .target(
             name: "YOLOKit",
             dependencies: [
-                "COpenBLAS", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                "COpenBLAS", "CImageCodecs", "CQuantKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

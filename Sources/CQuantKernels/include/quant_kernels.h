@@ -1,0 +1,96 @@
+/*
+ * quant_kernels.h - low-precision GEMM micro-kernels (int8 u8×s8 → int32, bf16 × bf16 → fp32) and the packing
+ * they need, for C[M×N] = W[M×K] · X[K×N] with W the weights (output channels on the M side) and X the
+ * activations (the K×N im2col side). The loops over tiles and threads live in Swift (YOLOKit/Quantization).
+ *
+ * Every kernel is compiled for its instruction set with __attribute__((target(...))) and chosen at run time,
+ * so one binary runs on any x86-64 (and the scalar kernels on any CPU). Ask cqk_cpu_features() before
+ * forcing a kernel: calling one the CPU lacks is an illegal instruction.
+ *
+ * Tiles are CQK_MR rows × CQK_NR columns. K is walked in steps: 4 values (a "quad", vpdpbusd) for int8,
+ * 2 values (a "pair", vdpbf16ps) for bf16; K is zero-padded to a whole step in both packed operands, so
+ * the padding adds exactly 0.
+ *
+ * Packed layouts (bytes; all zero-padded past M, N and K):
+ *   int8 weights      panel p (rows 8p ..< 8p+8): quads × [8 rows × 4 s8]       = quads · 32 bytes per panel
+ *   int8 activations  one column panel (≤ 32 columns): quads × [32 columns × 4 u8] = quads · 128 bytes
+ *   bf16 weights      panel p: pairs × [8 rows × 2 bf16]                      = pairs · 32 bytes per panel
+ *   bf16 activations  one column panel: pairs × [32 columns × 2 bf16]          = pairs · 128 bytes
+ * In every group the lower K index comes first (lower address / lower half of the 32-bit lane).
+ */
+#ifndef QUANT_KERNELS_H
+#define QUANT_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CQK_MR 8
+#define CQK_NR 32
+
+/* Instruction sets the CPU has and the OS has enabled the registers of (cpuid + xgetbv). */
+enum {
+    CQK_FEATURE_AVX2 = 1u << 0,        /* AVX2 + FMA, ymm state */
+    CQK_FEATURE_AVX512BW = 1u << 1,    /* AVX512F + AVX512BW, zmm and mask state */
+    CQK_FEATURE_AVX512VNNI = 1u << 2,  /* AVX512_VNNI (with AVX512BW) */
+    CQK_FEATURE_AVX512BF16 = 1u << 3,  /* AVX512_BF16 (with AVX512BW) */
+};
+uint32_t cqk_cpu_features(void);
+
+typedef enum { CQK_INT8_SCALAR = 0, CQK_INT8_AVX2 = 1, CQK_INT8_AVX512BW = 2, CQK_INT8_VNNI = 3 } cqk_int8_kernel;
+typedef enum { CQK_BF16_SCALAR = 0, CQK_BF16_AVX512 = 1, CQK_BF16_AVX512BF16 = 2 } cqk_bf16_kernel;
+
+/* ---- int8: C[M×N] = W_s8[M×K] · X_u8[K×N], int32 accumulation (exact while 255 · 128 · K < 2^31, K ≤ 65792) ---- */
+
+/* Packs W (row-major, leading dimension ldw) into ceil(m / 8) panels of quads = ceil(k / 4) quads, and writes
+ * row_sums[i] = Σ_k W[i, k] (m values) for the zero-point correction. */
+void cqk_i8_pack_weights(const int8_t *w, int64_t m, int64_t k, int64_t ldw, int8_t *packed, int32_t *row_sums);
+
+/* Packs columns 0 ..< cols (cols ≤ 32) of X (k rows, leading dimension ldx) into one column panel. */
+void cqk_i8_pack_activations(const uint8_t *x, int64_t k, int64_t cols, int64_t ldx, uint8_t *packed);
+
+/* Per-row terms of the dequantizing epilogue, each pointing at the tile's first row:
+ * out[i, j] = fma((float)(acc[i, j] − offset[i]), scale[i], bias[i]) (bias NULL: 0), with
+ * offset = z_x · Σ_k W[i, k] and scale = scale_w[i] · scale_x. */
+typedef struct {
+    const int32_t *offset;
+    const float *scale;
+    const float *bias;
+} cqk_i8_dequantization;
+
+/* K blocking: a tile may be computed over several ranges of quads (a and b then point at the range's first
+ * quad). CQK_LOAD_PARTIAL starts from the int32 sums in partial (8 × 32, row-major) instead of zero;
+ * CQK_STORE_PARTIAL leaves the sums in partial instead of writing C. */
+enum { CQK_LOAD_PARTIAL = 1, CQK_STORE_PARTIAL = 2 };
+
+/* One tile: rows × cols (≤ 8 × 32) of C from a packed weight panel and a packed activation panel, quads deep.
+ * dq NULL: c is int32_t* and gets the raw accumulators; else c is float* and gets the epilogue above.
+ * Only rows × cols of C (leading dimension ldc, in elements) are written. */
+void cqk_i8_tile(cqk_int8_kernel kernel, int64_t quads, const int8_t *a, const uint8_t *b, int32_t *partial, int flags,
+                 int rows, int cols, const cqk_i8_dequantization *dq, void *c, int64_t ldc);
+
+/* ---- bf16: C[M×N] = W_bf16[M×K] · bf16(X_f32[K×N]) + bias, fp32 accumulation ---- */
+
+/* fp32 → bf16 bits, round to nearest even; NaN stays a (quiet) NaN, overflow rounds to ±inf. */
+uint16_t cqk_f32_to_bf16(float x);
+
+/* Packs fp32 W (row-major, ldw) as bf16 into ceil(m / 8) panels of pairs = ceil(k / 2) pairs. */
+void cqk_bf16_pack_weights(const float *w, int64_t m, int64_t k, int64_t ldw, uint16_t *packed);
+
+/* Converts and packs columns 0 ..< cols (≤ 32) of fp32 X (k rows, ldx) into one bf16 column panel; with AVX512F
+ * vectors unless kernel is CQK_BF16_SCALAR (same bytes either way). */
+void cqk_bf16_pack_activations(cqk_bf16_kernel kernel, const float *x, int64_t k, int64_t cols, int64_t ldx,
+                               uint16_t *packed);
+
+/* One tile: c[i, j] = Σ_k a · b (+ bias[i] when bias is not NULL; bias points at the tile's first row).
+ * K blocking as for int8, with fp32 sums in partial (8 × 32). */
+void cqk_bf16_tile(cqk_bf16_kernel kernel, int64_t pairs, const uint16_t *a, const uint16_t *b, float *partial, int flags,
+                   int rows, int cols, const float *bias, float *c, int64_t ldc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

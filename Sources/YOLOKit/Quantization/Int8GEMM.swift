@@ -1,0 +1,148 @@
+import CQuantKernels
+
+
+/// Int8 weights W[rows × depth] (s8, rows = output channels, row-major), packed once for `Int8GEMM`: panels of 8
+/// rows, K in quads of 4 (zero-padded), plus Σ_k W[i, k] per row for the zero-point correction.
+public struct Int8PackedWeights: Sendable {
+    public let rows: Int
+    public let depth: Int
+    /// Σ_k W[i, k] for each row i.
+    public let rowSums: [Int32]
+    /// ceil(rows / 8) panels × quads × [8 rows × 4 values] (the layout in quant_kernels.h).
+    let packed: [Int8]
+    var quads: Int { (depth + 3) / 4 }
+
+    /// The deepest K whose int32 sums cannot overflow: 255 · 128 · K < 2^31.
+    public static let maxDepth = 65_793
+
+    /// `weights` holds rows × depth values, row i at i · leadingDimension (default depth).
+    public init(_ weights: UnsafePointer<Int8>, rows: Int, depth: Int, leadingDimension: Int? = nil) throws {
+        let ldw = leadingDimension ?? depth
+        precondition(rows >= 0 && depth >= 0 && ldw >= depth, "int8 weights: bad shape \(rows) × \(depth), leading dimension \(ldw)")
+        guard depth <= Int8PackedWeights.maxDepth else {
+            throw QuantizationError("int8 GEMM depth \(depth) exceeds \(Int8PackedWeights.maxDepth): its int32 sums could overflow")
+        }
+        self.rows = rows
+        self.depth = depth
+        let count = max(LowPrecisionTile.rows * 4, (rows + LowPrecisionTile.rows - 1) / LowPrecisionTile.rows * ((depth + 3) / 4) * LowPrecisionTile.rows * 4)
+        var sums = [Int32](repeating: 0, count: rows)
+        packed = [Int8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            buffer.initialize(repeating: 0)
+            sums.withUnsafeMutableBufferPointer { s in
+                cqk_i8_pack_weights(weights, Int64(rows), Int64(depth), Int64(max(1, ldw)), buffer.baseAddress!, s.baseAddress)
+            }
+            initialized = count
+        }
+        rowSums = sums
+    }
+
+    public init(_ weights: [Int8], rows: Int, depth: Int) throws {
+        precondition(weights.count == rows * depth, "int8 weights hold \(weights.count) values, not \(rows) × \(depth)")
+        // An empty array has no base address; with rows or depth 0 nothing is read.
+        self = try weights.withUnsafeBufferPointer { try Int8PackedWeights($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, rows: rows, depth: depth) }
+    }
+}
+
+/// The per-output-channel terms of `Int8GEMM`'s float epilogue, computed once per (weights, activation
+/// quantization): out[i, j] = fma(Float(acc[i, j] − offset_i), scale_i, bias_i) with offset_i = z_x · Σ_k W[i, k]
+/// (exact, in int32) and scale_i = s_w[i] · s_x (one rounding), i.e. s_w[i]·s_x·Σ_k W[i, k]·(x[k, j] − z_x) + bias_i.
+/// A SiLU or other activation goes after it, in the layer.
+public struct Int8Dequantization: Sendable {
+    public let scales: [Float]
+    public let offsets: [Int32]
+    public let biases: [Float]?
+
+    public init(weights: Int8PackedWeights, weightScales: [Float], activation: ActivationQuantization, bias: [Float]? = nil) {
+        precondition(weightScales.count == weights.rows, "\(weightScales.count) weight scales for \(weights.rows) rows")
+        precondition(bias == nil || bias!.count == weights.rows, "\(bias?.count ?? 0) biases for \(weights.rows) rows")
+        scales = weightScales.map { Float(Double($0) * Double(activation.scale)) }
+        // |z · Σ W| ≤ 255 · 128 · K < 2^31 (maxDepth).
+        offsets = weights.rowSums.map { Int32(activation.zeroPoint) &* $0 }
+        biases = bias
+    }
+}
+
+/// C[M×N] = W_s8[M×K] · X_u8[K×N] (row-major, no transposes): W packed once (`Int8PackedWeights`), X — the
+/// quantized activations, a conv's im2col matrix — packed per call one 32-column panel at a time. Results are
+/// exact int32 sums (bit-identical on every kernel), or dequantized to float by `Int8Dequantization`.
+///
+/// Loops: the N panels are split over `threads` (`parallelChunks`); each thread packs a panel of X (all of K),
+/// then walks K in blocks of `blockQuads` quads (the block of X, 16 KB, stays in L1) over every 8-row panel of W,
+/// carrying the int32 sums of each tile between blocks in a per-thread buffer (each worker allocates its two small
+/// buffers, K·32 bytes and ceil(M/8) KB, per call).
+public struct Int8GEMM: Sendable {
+    /// The kernel that runs (never `.automatic`).
+    public let kernel: LowPrecisionKernel.Int8
+    public let threads: Int
+
+    /// K block, in quads of 4 values.
+    static let blockQuads = 128
+
+    /// Throws `UnsupportedKernelError` when a forced kernel needs what this CPU lacks.
+    public init(kernel: LowPrecisionKernel.Int8 = .automatic, threads: Int = 1) throws {
+        self.kernel = try kernel.resolved()
+        self.threads = max(1, threads)
+    }
+
+    /// Raw sums: c[i, j] = Σ_k W[i, k] · x[k, j]. `x` has weights.depth rows of `columns` values at stride ldx
+    /// (default columns); c has weights.rows rows at stride ldc (default columns).
+    public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,
+                         into c: UnsafeMutablePointer<Int32>, ldc: Int? = nil) {
+        run(weights, x, columns: columns, ldx: ldx ?? columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns,
+            elementSize: 4, terms: nil)
+    }
+
+    /// Dequantized: c[i, j] = s_w[i]·s_x·(Σ_k W[i, k]·x[k, j] − z_x·Σ_k W[i, k]) + bias[i] (see `Int8Dequantization`).
+    public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,
+                         dequantization dq: Int8Dequantization, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+        precondition(dq.scales.count == weights.rows, "dequantization for \(dq.scales.count) rows, weights have \(weights.rows)")
+        dq.scales.withUnsafeBufferPointer { s in dq.offsets.withUnsafeBufferPointer { o in
+            let bias = dq.biases ?? []
+            bias.withUnsafeBufferPointer { b in
+                run(weights, x, columns: columns, ldx: ldx ?? columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns, elementSize: 4,
+                    terms: (s.baseAddress!, o.baseAddress!, dq.biases == nil ? nil : b.baseAddress!))
+            }
+        }}
+    }
+
+    private func run(_ w: Int8PackedWeights, _ x: UnsafePointer<UInt8>, columns n: Int, ldx: Int, c: UnsafeMutableRawPointer, ldc: Int,
+                     elementSize: Int, terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?)?) {
+        let m = w.rows, k = w.depth
+        precondition(n >= 0 && ldx >= max(1, n) && ldc >= max(1, n), "int8 GEMM: bad columns \(n), ldx \(ldx) or ldc \(ldc)")
+        guard m > 0, n > 0 else { return }
+        let quads = w.quads, mPanels = (m + LowPrecisionTile.rows - 1) / LowPrecisionTile.rows, nPanels = (n + LowPrecisionTile.columns - 1) / LowPrecisionTile.columns
+        let workers = 2 * m * n * k < 4_000_000 ? 1 : min(threads, nPanels)  // below ~20 µs of work, threads cost more
+        let kernel = self.kernel.cKernel
+        w.packed.withUnsafeBufferPointer { packedW in
+            let a = packedW.baseAddress!
+            parallelChunks(nPanels, threads: workers) { panels in
+                let panelX = UnsafeMutableRawPointer.allocate(byteCount: max(1, quads) * LowPrecisionTile.columns * 4, alignment: 64)
+                    .bindMemory(to: UInt8.self, capacity: max(1, quads) * LowPrecisionTile.columns * 4)
+                let partial = UnsafeMutableRawPointer.allocate(byteCount: mPanels * LowPrecisionTile.rows * LowPrecisionTile.columns * 4, alignment: 64)
+                    .bindMemory(to: Int32.self, capacity: mPanels * LowPrecisionTile.rows * LowPrecisionTile.columns)
+                defer { panelX.deallocate(); partial.deallocate() }
+                for jp in panels {
+                    let col0 = jp * LowPrecisionTile.columns, cols = min(LowPrecisionTile.columns, n - col0)
+                    cqk_i8_pack_activations(x + col0, Int64(k), Int64(cols), Int64(ldx), panelX)
+                    var q0 = 0
+                    repeat {
+                        let depth = min(Int8GEMM.blockQuads, quads - q0)
+                        let flags = (q0 > 0 ? CQK_LOAD_PARTIAL : 0) | (q0 + depth < quads ? CQK_STORE_PARTIAL : 0)
+                        for ip in 0..<mPanels {
+                            let row0 = ip * LowPrecisionTile.rows, rows = min(LowPrecisionTile.rows, m - row0)
+                            let tileA = a + (ip * quads + q0) * LowPrecisionTile.rows * 4, tileX = panelX + q0 * LowPrecisionTile.columns * 4
+                            let tileC = c + (row0 * ldc + col0) * elementSize, tilePartial = partial + ip * LowPrecisionTile.rows * LowPrecisionTile.columns
+                            if let t = terms {
+                                var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 })
+                                cqk_i8_tile(kernel, Int64(depth), tileA, tileX, tilePartial, Int32(flags), Int32(rows), Int32(cols), &dq, tileC, Int64(ldc))
+                            } else {
+                                cqk_i8_tile(kernel, Int64(depth), tileA, tileX, tilePartial, Int32(flags), Int32(rows), Int32(cols), nil, tileC, Int64(ldc))
+                            }
+                        }
+                        q0 += depth
+                    } while q0 < quads
+                }
+            }
+        }
+    }
+}
