@@ -1,3 +1,5 @@
+import Foundation
+
 /// How `yolo prune` chooses what to remove.
 public struct PruningOptions: Sendable {
     /// How a channel's importance is measured: the L1 norm of its filters (mean |w| per producing conv, summed over
@@ -64,7 +66,8 @@ struct ChannelPruning {
         return ChannelPruning(kept: kept, layers: layers)
     }
 
-    /// Mean |w| of filter `channel` (or |γ| of its BatchNorm for `.bn` when there is one).
+    /// Mean |w| of filter `channel` as the conv runs it (BatchNorm scale folded in: a filter whose BatchNorm shrinks it
+    /// counts as small), or |γ| of its BatchNorm for `.bn` when there is one.
     static func importance(_ net: CompressibleNetwork, node: Int, channel: Int, _ kind: PruningOptions.Importance) throws -> Double {
         let names = net.convs[node]!
         if kind == .bn, let bn = names.batchNorm {
@@ -72,18 +75,98 @@ struct ChannelPruning {
             guard channel < gamma.values.count else { throw CompressionError(reason: "\(bn).weight has \(gamma.values.count) values, fewer than the conv's channels") }
             return Double(abs(gamma.values[channel]))
         }
-        let w = try net.tensor(names.weight)
-        let row = w.values.count / max(1, w.shape.first ?? 1)
-        guard row > 0, (channel + 1) * row <= w.values.count else { throw CompressionError(reason: "\(names.weight) does not hold filter \(channel)") }
+        let conv = net.conv(node)!, row = conv.weights.count / conv.filters
         var sum = 0.0
-        for v in w.values[(channel * row)..<((channel + 1) * row)] { sum += Double(abs(v)) }
+        for k in 0..<row { sum += Double(abs(conv.weights.pointer[channel * row + k])) }
         return sum / Double(row)
     }
 
+    /// The constant each output channel is taken to carry once removed: after a BatchNorm, the mean of act(y) for
+    /// y ~ N(β, γ²) — on the data BatchNorm was trained on, the normalised pre-activation has mean β and standard
+    /// deviation |γ|; for a conv without BatchNorm, act(bias) (its response taken as zero); passed on by pooling,
+    /// upsampling and concat, summed by residual adds, and through a tied depthwise conv without BatchNorm as
+    /// act(bias + v·Σkernel). Zero for layers whose channels are never removed.
+    func removedChannelValues(_ net: CompressibleNetwork) -> [[Float]] {
+        let network = net.network
+        var values: [[Float]] = []
+        func input(_ j: Int) -> [Float] { j == Network.inputIndex ? [Float](repeating: 0, count: network.inputShape.channels) : values[j] }
+        for (i, node) in network.nodes.enumerated() {
+            let count = node.output.shape.channels
+            var v = [Float](repeating: 0, count: count)
+            switch node.layer {
+            case let conv as ConvolutionLayer:
+                let x = input(node.inputs[0]), depthwise = conv.groups > 1 && conv.groups == conv.inputShape.channels && conv.groups == count
+                let k2 = conv.size * conv.size
+                if let bn = net.convs[i]?.batchNorm,
+                   let gamma = net.tensors[bn + ".weight"]?.values, let beta = net.tensors[bn + ".bias"]?.values,
+                   gamma.count == count, beta.count == count {
+                    for c in 0..<count { v[c] = Self.meanActivation(conv.activation, mean: beta[c], deviation: abs(gamma[c])) }
+                } else {
+                    for c in 0..<count {
+                        var y = conv.bias.pointer[c]
+                        if depthwise { for k in 0..<k2 { y += conv.weights.pointer[c * k2 + k] * x[c] } }
+                        v[c] = conv.activation.apply(y)
+                    }
+                }
+            case let route as RouteLayer:
+                v = node.inputs.flatMap { j -> [Float] in
+                    let x = input(j), slice = x.count / route.groups
+                    return Array(x[(route.groupID * slice)..<((route.groupID + 1) * slice)])
+                }
+            case let add as ShortcutLayer:
+                let a = input(node.inputs[0]), b = input(node.inputs[1])
+                if a.count == count && b.count == count { for c in 0..<count { v[c] = add.activation.apply(a[c] + b[c]) } }
+            case is MaxPoolLayer, is UpsampleLayer:
+                v = input(node.inputs[0])
+            default:
+                break
+            }
+            values.append(v.count == count ? v : [Float](repeating: 0, count: count))
+        }
+        return values
+    }
+
+    /// E[act(y)] for y ~ N(mean, deviation²), by the midpoint rule over ±6 deviations (241 points).
+    static func meanActivation(_ act: Activation, mean: Float, deviation: Float) -> Float {
+        guard deviation > 0 else { return act.apply(mean) }
+        var sum = 0.0, weight = 0.0
+        for i in -120...120 {
+            let z = Double(i) * 0.05, p = exp(-0.5 * z * z)
+            sum += p * Double(act.apply(mean + deviation * Float(z)))
+            weight += p
+        }
+        return Float(sum / weight)
+    }
+
     /// The model's tensors with every conv cut to the kept channels: weight rows (output channels) and columns (the
-    /// input's kept channels; a depthwise conv keeps its one column), bias and BatchNorm vectors.
+    /// input's kept channels; a depthwise conv keeps its one column), bias and BatchNorm vectors. What a removed input
+    /// channel carried (`removedChannelValues`) is given back to each consumer as a constant: Σ_k W[o, c, k]·v added to
+    /// its bias, or subtracted from its BatchNorm running mean (BN(x + δ) with mean μ equals BN(x) with mean μ − δ).
     func apply(to net: CompressibleNetwork) throws -> [String: FloatTensor] {
         var out = net.tensors
+        let removedValues = removedChannelValues(net)
+        for (i, names) in net.convs {
+            guard let conv = net.conv(i), conv.groups == 1 else { continue }
+            let x = net.network.nodes[i].inputs[0]
+            guard x != Network.inputIndex else { continue }
+            let keptIn = Set(kept[x]), removedIn = (0..<conv.inputShape.channels).filter { !keptIn.contains($0) && removedValues[x][$0] != 0 }
+            guard !removedIn.isEmpty else { continue }
+            let w = try net.tensor(names.weight), k2 = conv.size * conv.size, cin = conv.inputShape.channels
+            var delta = [Float](repeating: 0, count: conv.filters)
+            for o in 0..<conv.filters {
+                var d: Float = 0
+                for c in removedIn { for k in 0..<k2 { d += w.values[(o * cin + c) * k2 + k] * removedValues[x][c] } }
+                delta[o] = d
+            }
+            if let bn = names.batchNorm, var mean = out[bn + ".running_mean"], mean.values.count == conv.filters {
+                for o in 0..<conv.filters { mean.values[o] -= delta[o] }
+                out[bn + ".running_mean"] = mean
+            } else if let bias = names.bias, var b = out[bias], b.values.count == conv.filters {
+                for o in 0..<conv.filters { b.values[o] += delta[o] }
+                out[bias] = b
+            }
+        }
+        let compensated = out
         for (i, names) in net.convs {
             guard let conv = net.conv(i) else { continue }
             let node = net.network.nodes[i]
@@ -99,7 +182,7 @@ struct ChannelPruning {
             for o in keepOut { for c in keepIn { values += w.values[((o * perGroupIn + c) * k2)..<((o * perGroupIn + c + 1) * k2)] } }
             out[names.weight] = FloatTensor(shape: [keepOut.count, keepIn.count, conv.size, conv.size], values: values)
             for name in names.channelVectors {
-                let v = try net.tensor(name)
+                guard let v = compensated[name] else { throw CompressionError(reason: "tensor '\(name)' is not in the model's weights") }
                 guard v.values.count == conv.filters else { throw CompressionError(reason: "\(name) has \(v.values.count) values for \(conv.filters) channels") }
                 out[name] = FloatTensor(shape: [keepOut.count], values: keepOut.map { v.values[$0] })
             }
