@@ -95,7 +95,7 @@ final class DetectionLossTests: XCTestCase {
         let loss = DetectionLoss(classes: 2, regMax: 16)
         let levels = [(height: 4, width: 4, stride: 8), (height: 2, width: 2, stride: 16)]
         let grid = AnchorGrid(levels: levels)
-        var random = SplitMix(seed: 7)
+        var random = SeededRandom(seed: 7)
         var boxLogits = (0..<(64 * grid.count)).map { i in random.normal() - 0.5 * Double((i / grid.count) % 16) }
         let classLogits = (0..<(2 * grid.count)).map { _ in random.normal() - 1 }
         let targets = [DetectionTarget(classIndex: 0, x: 0.4, y: 0.45, width: 0.5, height: 0.6),
@@ -242,17 +242,8 @@ private func normDifference<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(_ a:
     return (difference.squareRoot(), norm.squareRoot())
 }
 
-/// A seeded generator for the synthetic finite-difference case.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Doubles for the synthetic finite-difference case.
+extension SeededRandom {
     mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
     mutating func normal() -> Double { (-2 * log(max(uniform(), 1e-300))).squareRoot() * cos(2 * .pi * uniform()) }
 }
