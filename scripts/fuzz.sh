@@ -52,8 +52,8 @@ fi
 
 # Everything the harnesses reach (decoder, loaders, layers, Detector, weights files); the batch runner, the writers and
 # the val code (Batch/, Output/ but the JSON writer ModelInfo uses, Dataset/ with its Yams dependency, Metrics/,
-# Validation/, Plot/) are left out.
-sources=($(ls Sources/YOLOKit/*.swift Sources/YOLOKit/*/*.swift | grep -v -E '^Sources/YOLOKit/(Batch|Output|Dataset|Metrics|Validation|Plot)/') \
+# Validation/, Plot/, and the training and quantization building blocks, Training/ and Quantization/) are left out.
+sources=($(ls Sources/YOLOKit/*.swift Sources/YOLOKit/*/*.swift | grep -v -E '^Sources/YOLOKit/(Batch|Output|Dataset|Metrics|Validation|Plot|Training|Quantization)/') \
          Sources/YOLOKit/Output/JSONValue.swift Sources/YOLOKit/Output/JSONOutput.swift Fuzz/*.swift)
 # One build at a time per variant (two fuzz.sh runs may start together).
 exec 9> "$out/.lock"
