@@ -307,7 +307,7 @@ final class TrainingGraphTests: XCTestCase {
         }
         let kept = TrainingGraph.keptFloats(step.forward, measuredHeight: 64, measuredWidth: 96, batch: 8, height: 640, width: 640)
         XCTAssertGreaterThan(kept, 0)
-        print("TrainingGraph fall-yolov8s: the training forward keeps \(kept) floats (\(String(format: "%.2f", Double(kept) * 4 / 1_073_741_824)) GiB) for batch 8 at 640×640 (linear \(step.forward.keptFloats.linear), quadratic \(step.forward.keptFloats.quadratic) at 2×64×96)")
+        print("TrainingGraph fall-yolov8s: the training forward keeps \(kept) floats (\(String(format: "%.2f", Double(kept) * 4 / 1_073_741_824)) GiB) for batch 8 at 640×640 (linear \(step.forward.keptFloats.linear), quadratic \(step.forward.keptFloats.quadratic), fixed \(step.forward.keptFloats.fixed) at 2×64×96)")
 
         // Timing on PyTorch's timing batch (shape only: the values do not change the work).
         guard let timing = reference.timing else { return XCTFail("the fall golden has no timing") }
@@ -331,6 +331,20 @@ final class TrainingGraphTests: XCTestCase {
                                forwardDone.timeIntervalSince(start), lossDone.timeIntervalSince(forwardDone), end.timeIntervalSince(lossDone)))
         }
         print("TrainingGraph fall-yolov8s forward+backward \(n)×3×\(h)×\(w), 2 threads: \(rows.joined(separator: "; ")) s; PyTorch (golden, \(timing.threads) threads): min \(String(format: "%.3f", timing.minSeconds)) s, median \(String(format: "%.3f", timing.medianSeconds)) s")
+    }
+
+    /// The kept-memory extrapolation equals a forward at the larger size (yolo11-tiny: attention's N² part too).
+    func testKeptMemoryExtrapolatesExactly() throws {
+        let model = try UltralyticsModel(path: TestPaths.fixture("ultralytics/yolo11-tiny.pt"))
+        let (graph, store) = try TrainingGraph.make(from: model)
+        let gemm = OpenBLASGEMM(threads: 2)
+        let small = try graph.forward(try batch(), store: store, gemm: gemm, threads: 2)
+        var rng = SeededRandom(seed: 3)
+        let large = try graph.forward(BatchTensor(batch: 1, channels: 3, height: 128, width: 192, values: rng.floats(3 * 128 * 192, 0, 1)),
+                                      store: store, gemm: gemm, threads: 2)
+        XCTAssertGreaterThan(small.keptFloats.quadratic, 0)
+        let predicted = TrainingGraph.keptFloats(small, measuredHeight: 64, measuredWidth: 96, batch: 1, height: 128, width: 192)
+        XCTAssertEqual(predicted, large.keptFloats.linear + large.keptFloats.quadratic + large.keptFloats.fixed)
     }
 
     func testYOLO26HeadIsRefusedClearly() throws {

@@ -26,6 +26,8 @@ public struct TrainingGraph: Sendable {
     let needsGradient: [Bool]
     /// The last op reading each tensor (ops.count for the head outputs, which the loss reads).
     let lastReader: [Int]
+    /// Activation op → the training-mode BatchNorm op that made its input (see `activationOfBatchNorm`).
+    let batchNormBeforeActivation: [Int: Int]
 
     /// The forward pass of one batch in training mode.
     public struct Forward: Sendable {
@@ -34,9 +36,9 @@ public struct TrainingGraph: Sendable {
         /// The BatchNorm running statistics after this forward (training-mode BatchNorms only), as
         /// (buffer index in the store, values): the caller stores them (`store(runningStatistics:in:)`).
         public let runningStatistics: [(buffer: Int, values: [Float])]
-        /// Floats the contexts keep for the backward pass: what scales with N·H·W (kept inputs, x̂, argmax) and
-        /// what scales with N·(H·W)² (attention probabilities).
-        public let keptFloats: (linear: Int, quadratic: Int)
+        /// Floats the contexts keep for the backward pass: what scales with N·H·W (kept inputs, x̂, argmax), what
+        /// scales with N·(H·W)² (attention probabilities) and what does not scale (BatchNorm's 1/σ per channel).
+        public let keptFloats: (linear: Int, quadratic: Int, fixed: Int)
         let contexts: [TrainingGraphOpContext]
         let batch: Int
     }
@@ -79,7 +81,7 @@ public struct TrainingGraph: Sendable {
         var contexts = [TrainingGraphOpContext](repeating: .none, count: ops.count)
         var running: [(buffer: Int, values: [Float])] = []
         var keptTensors: [Int: Int] = [:]  // tensor → floats, for the tensors a context holds
-        var linear = 0, quadratic = 0
+        var linear = 0, quadratic = 0, fixed = 0
         func value(_ i: Int) -> BatchTensor { values[i]! }
         for (index, op) in ops.enumerated() {
             switch op {
@@ -101,7 +103,8 @@ public struct TrainingGraph: Sendable {
                     values[output] = y
                     contexts[index] = .batchNorm(context)
                     running += [(mean, updated.mean), (variance, updated.variance)]
-                    linear += context.normalized.count + context.inverseStd.count
+                    linear += context.normalized.count
+                    fixed += context.inverseStd.count
                 } else {
                     values[output] = bn.forwardEval(x, gamma: store.parameters[gamma].values, beta: store.parameters[beta].values, running: stats)
                     contexts[index] = .batchNormEval(stats)
@@ -109,8 +112,12 @@ public struct TrainingGraph: Sendable {
             case let .activation(activation, input, output):
                 let (y, context) = activation.forward(value(input), threads: threads)
                 values[output] = y
-                contexts[index] = .activation(context)
-                if context.input != nil { keptTensors[input] = values[input]!.count }
+                if let batchNorm = batchNormBeforeActivation[index] {
+                    contexts[index] = .activationOfBatchNorm(batchNorm)
+                } else {
+                    contexts[index] = .activation(context)
+                    if context.input != nil { keptTensors[input] = values[input]!.count }
+                }
             case let .add(a, b, output):
                 values[output] = ResidualAdd.forward(value(a), value(b))
             case let .concat(parts, output):
@@ -148,7 +155,7 @@ public struct TrainingGraph: Sendable {
             return DetectionLevelOutputs(stride: strides[level], height: box.height, width: box.width,
                                          boxLogits: box.values, classLogits: cls.values)
         }
-        return Forward(levels: levels, runningStatistics: running, keptFloats: (linear, quadratic), contexts: contexts,
+        return Forward(levels: levels, runningStatistics: running, keptFloats: (linear, quadratic, fixed), contexts: contexts,
                        batch: images.batch)
     }
 
@@ -194,6 +201,12 @@ public struct TrainingGraph: Sendable {
                 if needsGradient[input] { accumulate(bn.backwardEval(dY, gamma: store.parameters[gamma].values, running: stats), into: input) }
             case let (.activation(activation, input, _), .activation(context)):
                 accumulate(activation.backward(dY, context: context, threads: threads), into: input)
+            case let (.activation(activation, input, _), .activationOfBatchNorm(batchNorm)):
+                guard case let .batchNorm(_, gamma, beta, _, _, _, _, _) = ops[batchNorm], case let .batchNorm(context) = forward.contexts[batchNorm] else {
+                    throw TrainingGraphError("op \(index): the BatchNorm before this activation kept no context")
+                }
+                let x = Self.batchNormOutput(context.normalized, gamma: store.parameters[gamma].values, beta: store.parameters[beta].values)
+                accumulate(activation.backward(dY, context: ActivationTraining.Context(input: x), threads: threads), into: input)
             case let (.add(a, b, _), _):
                 accumulate(dY, into: a)
                 accumulate(dY, into: b)
@@ -219,13 +232,31 @@ public struct TrainingGraph: Sendable {
         }
     }
 
-    /// Floats the training forward keeps for a batch of `batch` images of `height`×`width`, from a forward at
-    /// another size of the same aspect-free layout: the linear part scales with N·H·W, attention with N·(H·W)².
+    /// y = γ·x̂ + β per channel: what the BatchNorm's forward computed (the same float operations, so the same bits).
+    static func batchNormOutput(_ normalized: BatchTensor, gamma: [Float], beta: [Float]) -> BatchTensor {
+        var y = normalized
+        let plane = normalized.planeSize
+        y.values.withUnsafeMutableBufferPointer { ys in
+            for n in 0..<normalized.batch {
+                for c in 0..<normalized.channels {
+                    let (g, b) = (gamma[c], beta[c])
+                    let row = ys.baseAddress! + (n * normalized.channels + c) * plane
+                    for i in 0..<plane { row[i] = g * row[i] + b }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Floats the training forward keeps for a batch of `batch` images of `height`×`width`, extrapolated from a
+    /// forward at a smaller size (every map scales with the image, exactly, since sizes are stride multiples): the
+    /// linear part scales with N·H·W, attention's probabilities with N·(H·W)².
     public static func keptFloats(_ measured: Forward, measuredHeight: Int, measuredWidth: Int,
                                   batch: Int, height: Int, width: Int) -> Int {
         let area = Double(height * width) / Double(measuredHeight * measuredWidth)
         let images = Double(batch) / Double(measured.batch)
-        return Int((Double(measured.keptFloats.linear) * images * area + Double(measured.keptFloats.quadratic) * images * area * area).rounded())
+        let kept = measured.keptFloats
+        return Int((Double(kept.linear) * images * area + Double(kept.quadratic) * images * area * area).rounded()) + kept.fixed
     }
 }
 

@@ -67,8 +67,17 @@ final class TrainingGraphBuilder {
         var lastReader = [Int](repeating: -1, count: channels.count)
         for (index, op) in ops.enumerated() { for input in op.inputs { lastReader[input] = index } }
         for head in heads { lastReader[head.box] = ops.count; lastReader[head.classes] = ops.count }
+        var producer = [Int](repeating: -1, count: channels.count)
+        for (index, op) in ops.enumerated() { producer[op.output] = index }
+        var batchNormBeforeActivation: [Int: Int] = [:]
+        for (index, op) in ops.enumerated() {
+            guard case let .activation(_, input, _) = op, producer[input] >= 0,
+                  case .batchNorm(_, _, _, _, _, true, _, _) = ops[producer[input]] else { continue }
+            batchNormBeforeActivation[index] = producer[input]
+        }
         return TrainingGraph(classes: model.names.count, regMax: model.regMax, strides: model.strides, freeze: freeze, ops: ops,
-                             tensorCount: channels.count, heads: heads, needsGradient: needsGradient, lastReader: lastReader)
+                             tensorCount: channels.count, heads: heads, needsGradient: needsGradient, lastReader: lastReader,
+                             batchNormBeforeActivation: batchNormBeforeActivation)
     }
 
     func error(_ p: String, _ reason: String) -> TrainingGraphError { TrainingGraphError("\(model.path): \(p): \(reason)") }

@@ -49,6 +49,9 @@ enum TrainingGraphOpContext: Sendable {
     /// Eval-mode BatchNorm: the running statistics it normalised with.
     case batchNormEval(BatchNorm2dTraining.RunningStatistics)
     case activation(ActivationTraining.Context)
+    /// An activation whose input is a training-mode BatchNorm's output: nothing kept, the input is rebuilt in the
+    /// backward pass as γ·x̂ + β from that BatchNorm's context (op index), which saves one tensor per Conv.
+    case activationOfBatchNorm(Int)
     case maxPool(MaxPool2dTraining.Context)
     case attention(AttentionCoreTraining.Context)
     /// The input's shape, for the ops whose backward scatters into it (slice, attention values).
