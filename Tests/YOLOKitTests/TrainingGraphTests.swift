@@ -31,7 +31,7 @@ final class TrainingGraphTests: XCTestCase {
     }
 
     struct Case: Decodable {
-        let freeze: Int
+        let frozenLayers: [Int]
         let targets: [[[Double]]]
         let loss: [String: Double]
         let backpropagated: Double
@@ -72,6 +72,7 @@ final class TrainingGraphTests: XCTestCase {
     struct Golden: Decodable {
         let train: Case
         let frozen: Case?
+        let frozenList: Case?
         let optimizers: [OptimizerRun]?
         let timing: Timing?
     }
@@ -145,10 +146,10 @@ final class TrainingGraphTests: XCTestCase {
                                  "\(label): relative error \(difference.squareRoot() / max(size.squareRoot(), 1e-30))")
     }
 
-    func runStep(_ checkpoint: String, freeze: Int = 0, reference: Case, gemm: any GEMMBackend) throws
+    func runStep(_ checkpoint: String, reference: Case, gemm: any GEMMBackend) throws
         -> (graph: TrainingGraph, store: ParameterStore, step: TrainingGraph.Step) {
         let model = try UltralyticsModel(path: checkpoint)
-        var (graph, store) = try TrainingGraph.make(from: model, freeze: freeze)
+        var (graph, store) = try TrainingGraph.make(from: model, frozenLayers: reference.frozenLayers)
         let step = try graph.trainingStep(try batch(), targets: targets(reference.targets), store: &store, gemm: gemm, threads: 2)
         return (graph, store, step)
     }
@@ -199,26 +200,30 @@ final class TrainingGraphTests: XCTestCase {
         try checkTinyGradients("yolo11-tiny", gemm: OpenBLASGEMM(threads: 2), label: "blas")
     }
 
-    /// freeze=4: the first four modules (and the DFL) have no gradient, their BatchNorms keep their running
-    /// statistics (eval mode), the rest matches PyTorch.
+    /// freeze=4 (the first four modules) and freeze=[1, 4] (gradients pass through the frozen, eval-mode modules):
+    /// the frozen parameters (and the DFL) have no gradient, the frozen BatchNorms keep their running statistics
+    /// (eval mode), the rest matches PyTorch.
     func testFreezeMatchesUltralytics() throws {
         for name in ["yolov8-tiny", "yolo11-tiny"] {
-            let reference = try golden(name).frozen!
-            XCTAssertEqual(reference.freeze, 4)
-            let model = try UltralyticsModel(path: TestPaths.fixture("ultralytics/\(name).pt"))
-            let before = try TrainingGraph.make(from: model, freeze: 4).store
-            let (_, store, step) = try runStep(TestPaths.fixture("ultralytics/\(name).pt"), freeze: 4, reference: reference,
-                                               gemm: OpenBLASGEMM(threads: 2))
-            checkLossAndLayout(step, store, reference, "\(name) freeze")
-            XCTAssertTrue(store.parameters.contains { $0.isFrozen && $0.name.hasPrefix("model.3.") })
-            for (parameter, entry) in zip(store.parameters, reference.parameters) {
-                if let grad = entry.grad { check(parameter.gradient, against: grad, tolerance: 1e-3, sampleTolerance: 1e-2, floor: roundoffFloor(reference), "\(name) freeze grad \(parameter.name)") }
-                else { XCTAssertTrue(parameter.gradient.isEmpty, parameter.name) }
-            }
-            for (index, (buffer, entry)) in zip(store.buffers, reference.buffers).enumerated() {
-                check(buffer.values, against: entry.value, tolerance: 1e-4, "\(name) freeze \(buffer.name)")
-                if (0..<4).contains(where: { buffer.name.hasPrefix("model.\($0).") }) {
-                    XCTAssertEqual(buffer.values, before.buffers[index].values, "\(buffer.name): a frozen BatchNorm's statistics stay")
+            let golden = try golden(name)
+            for reference in [golden.frozen!, golden.frozenList!] {
+                let label = "\(name) freeze \(reference.frozenLayers)"
+                let model = try UltralyticsModel(path: TestPaths.fixture("ultralytics/\(name).pt"))
+                let before = try TrainingGraph.make(from: model).store
+                let (graph, store, step) = try runStep(TestPaths.fixture("ultralytics/\(name).pt"), reference: reference, gemm: OpenBLASGEMM(threads: 2))
+                XCTAssertEqual(graph.frozenLayers, reference.frozenLayers)
+                checkLossAndLayout(step, store, reference, label)
+                for layer in reference.frozenLayers { XCTAssertTrue(store.parameters.contains { $0.isFrozen && $0.name.hasPrefix("model.\(layer).") }, label) }
+                for (parameter, entry) in zip(store.parameters, reference.parameters) {
+                    if let grad = entry.grad {
+                        check(parameter.gradient, against: grad, tolerance: 1e-3, sampleTolerance: 1e-2, floor: roundoffFloor(reference), "\(label) grad \(parameter.name)")
+                    } else { XCTAssertTrue(parameter.gradient.isEmpty, parameter.name) }
+                }
+                for (index, (buffer, entry)) in zip(store.buffers, reference.buffers).enumerated() {
+                    check(buffer.values, against: entry.value, tolerance: 1e-4, "\(label) \(buffer.name)")
+                    if reference.frozenLayers.contains(where: { buffer.name.hasPrefix("model.\($0).") }) {
+                        XCTAssertEqual(buffer.values, before.buffers[index].values, "\(buffer.name): a frozen BatchNorm's statistics stay")
+                    }
                 }
             }
         }
@@ -362,5 +367,6 @@ final class TrainingGraphTests: XCTestCase {
         }
         XCTAssertThrowsError(try graph.forward(BatchTensor(zerosBatch: 1, channels: 1, height: 64, width: 64), store: store, gemm: OpenBLASGEMM()))
         XCTAssertThrowsError(try TrainingGraph.make(from: model, freeze: -1))
+        XCTAssertThrowsError(try TrainingGraph.make(from: model, frozenLayers: [2, -1]))
     }
 }

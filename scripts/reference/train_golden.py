@@ -10,7 +10,8 @@ Writes Tests/Fixtures/train/:
                       per parameter its kind, frozen flag, gradient norm and sum and seeded sampled entries, per
                       float buffer the value after the forward (norm, sum, samples); for the tiny checkpoints also a
                       freeze=4 run (the first 4 modules frozen: no gradients, their BatchNorms in eval mode as
-                      BaseTrainer._model_train sets them) and the optimizer runs (SGD and AdamW, 3 iterations with
+                      BaseTrainer._model_train sets them), a freeze=[1, 4] run (gradients pass through frozen,
+                      eval-mode modules to the trainable ones before them) and the optimizer runs (SGD and AdamW, 3 iterations with
                       warmup active, per tensor ‖w₃ − w₀‖, Σ(w₃ − w₀) and samples of w₃ and of the EMA).
   <model>_grad.f32    the tiny checkpoints' full gradients, every parameter in named_parameters order
                       (frozen ones skipped), float32.
@@ -48,6 +49,8 @@ OUT = REPO / "Tests/Fixtures/train"
 BATCH, HEIGHT, WIDTH = 2, 64, 96
 SAMPLES_PER_TENSOR = 8
 FREEZE = 4
+# freeze as a list: frozen modules in the middle, so gradients flow through eval-mode BatchNorms.
+FREEZE_LIST = [1, 4]
 # The optimizer runs use lr0 = warmup_bias_lr = 1e-3: with the defaults (0.01 / 0.1) the tiny random checkpoints'
 # huge losses make three steps chaotic in PyTorch itself (a 1e-6 change of the input moves the third gradient norm by
 # 2e-3), so no implementation could be compared at 1e-4.
@@ -63,9 +66,10 @@ def load_model(path: Path) -> nn.Module:
     return model
 
 
-def freeze(model: nn.Module, count: int) -> list[str]:
-    """BaseTrainer._setup_train's freeze rule and _model_train's BatchNorm eval (replicated)."""
-    names = [f"model.{x}." for x in range(count)] + [".dfl"]
+def freeze(model: nn.Module, count) -> list[str]:
+    """BaseTrainer._setup_train's freeze rule (an int N: the first N modules; a list: those modules) and
+    _model_train's BatchNorm eval (replicated)."""
+    names = [f"model.{x}." for x in (count if isinstance(count, list) else range(count))] + [".dfl"]
     for k, v in model.named_parameters():
         v.requires_grad = not any(x in k for x in names)
     model.train()
@@ -118,7 +122,7 @@ def forward_backward(model: nn.Module, img: torch.Tensor, targets: list):
     return total, items
 
 
-def gradient_case(path: Path, img: torch.Tensor, freeze_count: int, full: bool, seed: int) -> tuple[dict, list]:
+def gradient_case(path: Path, img: torch.Tensor, freeze_count, full: bool, seed: int) -> tuple[dict, list]:
     model = load_model(path)
     freeze(model, freeze_count)
     nc = model.model[-1].nc
@@ -134,7 +138,8 @@ def gradient_case(path: Path, img: torch.Tensor, freeze_count: int, full: bool, 
                 flat.append(p.grad.detach().reshape(-1).numpy().astype("<f4"))
         params.append(entry)
     buffers = [{"name": k, "value": summary(v, rng)} for k, v in model.named_buffers() if v.dtype.is_floating_point]
-    case = {"freeze": freeze_count, "targets": targets, "loss": {k: float(v) for k, v in items.items()},
+    layers = freeze_count if isinstance(freeze_count, list) else list(range(freeze_count))
+    case = {"frozen_layers": layers, "targets": targets, "loss": {k: float(v) for k, v in items.items()},
             "backpropagated": float(total.detach()), "parameters": params, "buffers": buffers}
     return case, flat
 
@@ -228,6 +233,7 @@ def main() -> None:
         if tiny:
             np.concatenate(flat).astype("<f4").tofile(OUT / f"{name}_grad.f32")
             out["frozen"] = gradient_case(path, img, FREEZE, False, seed=2)[0]
+            out["frozen_list"] = gradient_case(path, img, FREEZE_LIST, False, seed=4)[0]
             out["optimizers"] = [optimizer_case(path, img, opt, seed=3) for opt in ("SGD", "AdamW")]
         else:
             out["timing"] = timing(path)

@@ -8,16 +8,16 @@ import Foundation
 ///     let step = try graph.trainingStep(images, targets: targets, store: &store, gemm: OpenBLASGEMM(threads: 2))
 ///     // store's gradients now hold d(B·(box + cls + dfl))/dθ, its buffers the new running statistics
 ///
-/// What is not trained: the DFL conv (frozen, as Ultralytics always freezes ".dfl"), the first `freeze` top-level
-/// modules (no gradients; their BatchNorms run in eval mode, as BaseTrainer._model_train sets them). YOLO26's
+/// What is not trained: the DFL conv (frozen, as Ultralytics always freezes ".dfl"), the frozen top-level modules
+/// (`freeze`: no gradients; their BatchNorms run in eval mode, as BaseTrainer._model_train sets them). YOLO26's
 /// end-to-end head is refused: its loss (E2ELoss: one-to-many and one-to-one v8DetectionLoss, the latter with a
 /// top-k of 7 then 1, on detached features, with a decaying weight) is not implemented.
 public struct TrainingGraph: Sendable {
     public let classes: Int
     public let regMax: Int
     public let strides: [Int]
-    /// Top-level modules frozen (Ultralytics `freeze=N`).
-    public let freeze: Int
+    /// Top-level modules frozen (Ultralytics `freeze`), ascending.
+    public let frozenLayers: [Int]
     let ops: [TrainingGraphOp]
     let tensorCount: Int
     /// Per detection level, the tensors of the box branch [B, 4·regMax, H, W] and the class branch [B, nc, H, W].

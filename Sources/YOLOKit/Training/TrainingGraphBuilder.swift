@@ -4,17 +4,25 @@ extension TrainingGraph {
     /// The training graph of `model` and a store of its state dict in float32: parameters in named_parameters
     /// order (kinds from their modules: Conv2d weights decayed, BatchNorm weights and every bias not), the
     /// BatchNorms' running_mean / running_var as buffers. Frozen (Ultralytics' rule, BaseTrainer._setup_train):
-    /// every name containing ".dfl" or "model.{i}." for i < `freeze`.
+    /// every name containing ".dfl" or "model.{i}." for i < `freeze` (Ultralytics' `freeze=N`).
     public static func make(from model: UltralyticsModel, freeze: Int = 0) throws -> (graph: TrainingGraph, store: ParameterStore) {
         guard freeze >= 0 else { throw TrainingGraphError("freeze must be 0 or more, got \(freeze)") }
+        return try make(from: model, frozenLayers: Array(0..<freeze))
+    }
+
+    /// As `make(from:freeze:)` with the frozen top-level modules listed (Ultralytics' `freeze=[i, j, …]`):
+    /// gradients still pass through them (their BatchNorms in eval mode) to the trainable modules before them.
+    public static func make(from model: UltralyticsModel, frozenLayers: [Int]) throws -> (graph: TrainingGraph, store: ParameterStore) {
+        guard frozenLayers.allSatisfy({ $0 >= 0 }) else { throw TrainingGraphError("frozen layer indices must be 0 or more, got \(frozenLayers)") }
         guard !model.hasOneToOneHead else {
             throw TrainingGraphError("\(model.path): YOLO26 end-to-end heads are not trainable yet (their loss, Ultralytics' E2ELoss, is not implemented)")
         }
-        let frozenNames = (0..<freeze).map { "model.\($0)." } + [".dfl"]
+        let layers = Array(Set(frozenLayers)).sorted()
+        let frozenNames = layers.map { "model.\($0)." } + [".dfl"]
         let store = try parameterStore(of: model, frozenNames: frozenNames)
         let builder = TrainingGraphBuilder(model: model, store: store, frozenNames: frozenNames)
         try builder.build()
-        return (builder.graph(freeze: freeze), store)
+        return (builder.graph(frozenLayers: layers), store)
     }
 
     /// Every floating-point state-dict entry: parameters, then the persistent float buffers (not the integer
@@ -63,7 +71,7 @@ final class TrainingGraphBuilder {
         bufferIndex = Dictionary(uniqueKeysWithValues: store.buffers.enumerated().map { ($1.name, $0) })
     }
 
-    func graph(freeze: Int) -> TrainingGraph {
+    func graph(frozenLayers: [Int]) -> TrainingGraph {
         var lastReader = [Int](repeating: -1, count: channels.count)
         for (index, op) in ops.enumerated() { for input in op.inputs { lastReader[input] = index } }
         for head in heads { lastReader[head.box] = ops.count; lastReader[head.classes] = ops.count }
@@ -75,7 +83,7 @@ final class TrainingGraphBuilder {
                   case .batchNorm(_, _, _, _, _, true, _, _) = ops[producer[input]] else { continue }
             batchNormBeforeActivation[index] = producer[input]
         }
-        return TrainingGraph(classes: model.names.count, regMax: model.regMax, strides: model.strides, freeze: freeze, ops: ops,
+        return TrainingGraph(classes: model.names.count, regMax: model.regMax, strides: model.strides, frozenLayers: frozenLayers, ops: ops,
                              tensorCount: channels.count, heads: heads, needsGradient: needsGradient, lastReader: lastReader,
                              batchNormBeforeActivation: batchNormBeforeActivation)
     }
