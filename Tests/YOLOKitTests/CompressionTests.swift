@@ -68,7 +68,7 @@ final class CompressionTests: TemporaryFolderTestCase {
                 try zeroRemovedChannels(&net, try ChannelPruning.plan(net, options: options))
                 _ = try u.model.writeCompressed(net.tensors, stateDict: stateDict, replacing: [:], to: zeroed, dtype: .float32, imageSize: 320, note: "test")
             } else if let d = model as? DarknetDetectionModel {
-                var (net, _, header) = try d.compressible()
+                var (net, header) = try d.compressible()
                 try zeroRemovedChannels(&net, try ChannelPruning.plan(net, options: options))
                 _ = try d.writeCompressed(net.tensors, sections: d.config.sections, header: header, dtype: .float32, note: "test", to: zeroed)
             }
@@ -150,7 +150,7 @@ final class CompressionTests: TemporaryFolderTestCase {
 
     func testLowRankKeepsTheEnergyAndOnlyFactorsWhereItSaves() throws {
         let model = try XCTUnwrap(try ModelFile.load(try TestPaths.requireModel("yolov3-tiny.cfg")) as? DarknetDetectionModel)
-        let (net, _, _) = try model.compressible()
+        let (net, _) = try model.compressible()
         let plan = try LowRankFactorization.plan(net, options: LowRankOptions(rank: .energy(0.9)))
         XCTAssertFalse(plan.factors.isEmpty)
         for f in plan.factors {
@@ -210,7 +210,7 @@ final class CompressionTests: TemporaryFolderTestCase {
             XCTAssertTrue("\($0)".contains("layers.2.conv.weight: the weights hold NaN"), "\($0)")
         }
         let model = try DarknetDetectionModel.load(cfgPath: TestPaths.fixture("tiny-v4/tiny-v4.cfg"))
-        var (net, _, _) = try model.compressible()
+        var (net, _) = try model.compressible()
         net.tensors["layers.2.conv.weight"]!.values[0] = .infinity
         XCTAssertThrowsError(try LowRankFactorization.plan(net, options: LowRankOptions(rank: .energy(0.9)))) {
             XCTAssertTrue("\($0)".contains("layers.2.conv.weight"), "\($0)")

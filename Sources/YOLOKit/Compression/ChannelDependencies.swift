@@ -36,10 +36,16 @@ public struct CompressibleNetwork {
     public let convs: [Int: ConvTensorNames]
     public var tensors: [String: FloatTensor]
 
+    /// Weight tensors more than one conv node uses (a shared module): they cannot be cut or factored for one user.
+    let sharedWeights: Set<String>
+
     public init(network: Network, convs: [Int: ConvTensorNames], tensors: [String: FloatTensor]) {
         self.network = network
         self.convs = convs
         self.tensors = tensors
+        var users: [String: Int] = [:]
+        for names in convs.values { users[names.weight, default: 0] += 1 }
+        sharedWeights = Set(users.filter { $0.value > 1 }.keys)
     }
 
     /// The conv layer of node `i`, when it is one with known tensors.
@@ -77,8 +83,6 @@ struct ChannelDependencies {
         func all(_ node: Int) -> Range<Int> { node == Network.inputIndex ? inputBase..<offset : base[node]..<(base[node] + network.shape(of: node).channels) }
 
         var readers = [Int](repeating: 0, count: network.nodes.count)
-        var weightUsers: [String: [Int]] = [:]
-        for (i, _) in net.convs { weightUsers[net.convs[i]!.weight, default: []].append(i) }
         for (i, node) in network.nodes.enumerated() {
             for j in node.inputs where j != Network.inputIndex { readers[j] += 1 }
             let outChannels = node.output.shape.channels
@@ -89,7 +93,7 @@ struct ChannelDependencies {
             switch node.layer {
             case let conv as ConvolutionLayer:
                 let inChannels = conv.inputShape.channels
-                guard let names = net.convs[i], weightUsers[names.weight]?.count == 1 else { fixAll(); continue }
+                guard let names = net.convs[i], !net.sharedWeights.contains(names.weight) else { fixAll(); continue }
                 if conv.groups == 1 { continue }
                 if conv.groups == inChannels && conv.groups == outChannels {
                     for c in 0..<outChannels { union(element(i, c), element(node.inputs[0], c)) }

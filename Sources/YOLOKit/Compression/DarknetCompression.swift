@@ -7,8 +7,8 @@ import Foundation
 /// conv r → filters, and every `[route] layers=` and `[shortcut] from=` renumbered for the inserted sections.
 extension DarknetDetectionModel {
     /// The network, its conv tensors and the header of the weights they come from.
-    func compressible() throws -> (net: CompressibleNetwork, plan: DarknetLoader.Plan, header: (Int32, Int32, Int32, UInt64)) {
-        let plan = try DarknetLoader.plan(config, inputSize: network.inputShape.width == network.inputShape.height ? network.inputShape.width : nil)
+    func compressible() throws -> (net: CompressibleNetwork, header: (Int32, Int32, Int32, UInt64)) {
+        let plan = try DarknetLoader.plan(config)  // the tensor layout depends on channel counts only, as export's
         let weights = try reloadWeights()
         var tensors: [String: FloatTensor] = [:]
         for t in try DarknetExport.tensors(plan, weights: weights) { tensors[t.name] = FloatTensor(shape: t.shape, values: t.floats()) }
@@ -18,11 +18,11 @@ extension DarknetDetectionModel {
             convs[i] = bn ? ConvTensorNames(weight: "layers.\(i).conv.weight", batchNorm: "layers.\(i).bn")
                           : ConvTensorNames(weight: "layers.\(i).conv.weight", bias: "layers.\(i).conv.bias")
         }
-        return (CompressibleNetwork(network: network, convs: convs, tensors: tensors), plan, (weights.major, weights.minor, weights.revision, weights.seen))
+        return (CompressibleNetwork(network: network, convs: convs, tensors: tensors), (weights.major, weights.minor, weights.revision, weights.seen))
     }
 
     public func prune(_ options: PruningOptions, to path: String, dtype: WeightDType?) throws -> CompressionResult {
-        let (net, _, header) = try compressible()
+        let (net, header) = try compressible()
         let plan = try ChannelPruning.plan(net, options: options)
         let tensors = try plan.apply(to: net)
         var sections = config.sections
@@ -37,7 +37,7 @@ extension DarknetDetectionModel {
     }
 
     public func factorize(_ options: LowRankOptions, to path: String, dtype: WeightDType?) throws -> CompressionResult {
-        let (net, _, header) = try compressible()
+        let (net, header) = try compressible()
         let plan = try LowRankFactorization.plan(net, options: options)
         let factors = Dictionary(uniqueKeysWithValues: plan.factors.map { ($0.node, $0) })
         let layerSections = Array(config.sections.dropFirst())

@@ -43,15 +43,13 @@ struct LowRankFactorization {
         case .ratio(let r): guard r > 0, r <= 1 else { throw CompressionError(reason: "--rank-ratio must be in (0, 1], got \(r)") }
         case .energy(let e): guard e > 0, e <= 1 else { throw CompressionError(reason: "--energy must be in (0, 1], got \(e)") }
         }
-        var users: [String: Int] = [:]
-        for names in net.convs.values { users[names.weight, default: 0] += 1 }
         // The convs whose outputs a head reads are left alone: those outputs are the boxes and scores themselves (on
         // yolov3-tiny, keeping 95 % of the energy of its two head convs alone moved the agreement from 0.88 to 0.37).
         var headInputs = Set<Int>()
         for node in net.network.nodes where node.layer is any DetectionHead { headInputs.formUnion(node.inputs) }
         var factors: [Factor] = [], layers: [CompressedLayer] = []
         for i in net.network.nodes.indices where !headInputs.contains(i) {
-            guard let conv = net.conv(i), conv.groups == 1, let names = net.convs[i], users[names.weight] == 1 else { continue }
+            guard let conv = net.conv(i), conv.groups == 1, let names = net.convs[i], !net.sharedWeights.contains(names.weight) else { continue }
             let cout = conv.filters, columns = conv.inputShape.channels * conv.size * conv.size
             let w = try net.tensor(names.weight)
             guard w.values.count == cout * columns else {
