@@ -13,6 +13,7 @@ mkdir -p "$out"
 import json, sys; sys.path.insert(0, 'scripts/reference'); import val_golden as v
 import os; v.materialize(json.load(open('Tests/Fixtures/val/dataset.json')), os.path.abspath('runs/valset'))"
 [ -d runs/photos60 ] || .venv/bin/python scripts/make-photo-folder.py 60 --out runs/photos60 >/dev/null
+[ -d runs/calib16 ] || .venv/bin/python scripts/make-photo-folder.py 16 --seed 7 --out runs/calib16 >/dev/null  # calibration: other crops
 run() { echo "### yolo $*"; { "$yolo" "$@" --backend "$backend" --rounds 5 2>&1 || true; } | grep -v '^  model\.\|^  layers\.' || true; echo; }
 for r in 0.1 0.3; do
   run prune --model fall-yolov8s --ratio "$r" --data runs/valset/data.yaml --images runs/photos60 --output "$out/fall-p$r.safetensors"
@@ -21,9 +22,15 @@ run prune --model fall-yolov8s --ratio 0.3 --method bn --data runs/valset/data.y
 for e in 0.9 0.8; do
   run compress --model fall-yolov8s --energy "$e" --data runs/valset/data.yaml --images runs/photos60 --output "$out/fall-e$e.safetensors"
 done
+for e in 0.99 0.98; do
+  run compress --model fall-yolov8s --calib runs/calib16 --energy "$e" --data runs/valset/data.yaml --images runs/photos60 --output "$out/fall-c$e.safetensors"
+done
 for r in 0.1 0.3; do
   run prune --model yolov3-tiny --ratio "$r" --images runs/photos60 --output "$out/v3t-p$r.safetensors"
 done
 for e in 0.9 0.8; do
   run compress --model yolov3-tiny --energy "$e" --images runs/photos60 --output "$out/v3t-e$e.safetensors"
+done
+for e in 0.99 0.98; do
+  run compress --model yolov3-tiny --calib runs/calib16 --energy "$e" --images runs/photos60 --output "$out/v3t-c$e.safetensors"
 done

@@ -19,7 +19,7 @@ struct CompressionReportOptions: ParsableArguments {
     @Option(help: "Split of --data: val, test or train.")
     var split: String = "val"
 
-    @Option(help: "Folder of photos: agreement — mAP50-95 of the result (and, as the ceiling, of the original) with the original's detections at its predict defaults as labels.")
+    @Option(help: "Folder of photos: agreement — mAP50-95 of the result (and of the original: 1) with the original's detections at its predict defaults as labels.")
     var images: String?
 
     @Option(help: "Forward passes timed per model, alternating the two (the median is reported).")
@@ -104,10 +104,13 @@ struct CompressionReportOptions: ParsableArguments {
         }
         if let images {
             do {
-                // The original against its own predict-default detections is the ceiling (val's conf 0.001 and
-                // letterbox differ from predict's), so it is shown beside the result's.
+                // Both run as detection runs (its letterbox, single-label NMS, NMS IoU) at val's conf 0.001, so the original
+                // against its own detections scores 1 (up to NMS ties), shown beside the result's.
                 let inputs = try ValidationInputs.reference(original, folder: images)
-                let a = Validator.run(original, images: inputs), b = Validator.run(compressed, images: inputs)
+                var options = ValidationOptions()
+                options.asDetected = true
+                options.iou = nil
+                let a = Validator.run(original, images: inputs, options: options), b = Validator.run(compressed, images: inputs, options: options)
                 incomplete = incomplete || !b.failures.isEmpty
                 rows.append(("agreement mAP50-95 vs original (\(inputs.count) photos)", String(format: "%.4f", a.metrics.mAP50_95),
                              String(format: "%.4f", b.metrics.mAP50_95), String(format: "%+.4f", b.metrics.mAP50_95 - a.metrics.mAP50_95)))

@@ -9,7 +9,8 @@ struct ValCommand: ParsableCommand {
         discussion: """
         Ground truth from an Ultralytics dataset yaml (--data, labels/*.txt beside images/), from COCO annotations \
         (--coco instances.json --images DIR; also prints the 12 COCOeval statistics), or from another model's \
-        detections (--reference OLD --images DIR: agreement of this model with OLD at OLD's predict defaults). \
+        detections (--reference OLD --images DIR: agreement of this model with OLD at OLD's predict defaults, this model run as `yolo detect` runs — its \
+        letterbox, single-label NMS — at --conf, so OLD against itself scores 1). \
         Defaults as Ultralytics' val: conf 0.001, iou 0.7, max-det 300, multi-label NMS, its letterbox for val batches. \
         An image whose label file is malformed is reported and left out; the run goes on. \
         Exit status: 0 when every image was used, 1 when some were left out, 2 for a bad model, dataset or usage.
@@ -37,8 +38,8 @@ struct ValCommand: ParsableCommand {
     @Option(help: "Confidence threshold.")
     var conf: Float = 0.001
 
-    @Option(help: "IoU threshold for NMS.")
-    var iou: Float = 0.7
+    @Option(help: "IoU threshold for NMS (default 0.7; with --reference, the model's own predict default).")
+    var iou: Float?
 
     @Option(name: .customLong("max-det"), help: "Maximum detections per image.")
     var maxDet: Int = 300
@@ -63,7 +64,7 @@ struct ValCommand: ParsableCommand {
         if data != nil && images != nil { throw ValidationError("--images is for --coco and --reference; --data names its own images") }
         guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be val, test or train (got \(split))") }
         guard (0...1).contains(conf) else { throw ValidationError("--conf must be between 0 and 1 (got \(conf))") }
-        guard (0...1).contains(iou) else { throw ValidationError("--iou must be between 0 and 1 (got \(iou))") }
+        if let iou, !(0...1).contains(iou) { throw ValidationError("--iou must be between 0 and 1 (got \(iou))") }
         guard maxDet > 0 else { throw ValidationError("--max-det must be positive (got \(maxDet))") }
     }
 
@@ -77,8 +78,9 @@ struct ValCommand: ParsableCommand {
         }
         var options = ValidationOptions()
         options.confidence = conf
-        options.iou = iou
+        options.iou = iou ?? (reference != nil ? nil : 0.7)
         options.maxDetections = maxDet
+        options.asDetected = reference != nil  // compared as `yolo detect` runs, so OLD against itself scores 1
         var skipped = 0
         let inputs: [ValidationImage]
         var cocoTruth: COCOGroundTruth?

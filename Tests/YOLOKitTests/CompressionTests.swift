@@ -148,6 +148,52 @@ final class CompressionTests: TemporaryFolderTestCase {
         }
     }
 
+    /// Data-aware factors at full rank (every eigenvector of the output covariance kept) give the outputs back.
+    func testDataAwareFullRankReproducesTheOutputs() throws {
+        let image = try image()
+        for (name, model) in try models() where name != "tiny-v4" {
+            let out = tempDir.appendingPathComponent("\(name)-cal-full.safetensors").path
+            let options = LowRankOptions(rank: .ratio(1), maxCostFraction: 1e9, roundTo: 1, calibration: [image], execution: ExecutionOptions(threads: 2, backend: .swift))
+            let result = try model.factorize(options, to: out, dtype: .float32)
+            XCTAssertGreaterThan(result.layers.count, 5, name)
+            let factored = try ModelFile.load(out, imageSize: model is UltralyticsDetectionModel ? 320 : nil)
+            let a = model.rawOutputs(for: image), b = factored.rawOutputs(for: image)
+            XCTAssertEqual(a.count, b.count, name)
+            let scale = a.map { abs($0) }.max() ?? 1
+            let largest = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(largest, 2e-3 * max(1, scale), "\(name): full-rank data-aware factors change the outputs by \(largest) (scale \(scale))")
+        }
+    }
+
+    /// At the same ranks, the data-aware pair is closer to the original on its calibration photo than the weights'
+    /// SVD (it is the closest rank-r conv there, layer by layer), and it keeps the output mean.
+    func testDataAwareBeatsTheWeightSVDOnItsCalibration() throws {
+        let image = try image()
+        let model = try XCTUnwrap(try ModelFile.load(try TestPaths.requireModel("yolov3-tiny.cfg")) as? DarknetDetectionModel)
+        let ranks = LowRankOptions(rank: .ratio(0.5), maxCostFraction: 1e9)
+        var aware = ranks
+        aware.calibration = [image]
+        aware.execution = ExecutionOptions(threads: 2, backend: .swift)
+        let plain = tempDir.appendingPathComponent("plain.safetensors").path, calibrated = tempDir.appendingPathComponent("aware.safetensors").path
+        let p = try model.factorize(ranks, to: plain, dtype: nil), c = try model.factorize(aware, to: calibrated, dtype: nil)
+        XCTAssertEqual(p.layers.map(\.after), c.layers.map(\.after), "the same ranks")
+        let original = model.rawOutputs(for: image)
+        func error(_ path: String) throws -> Double {
+            zip(original, try ModelFile.load(path).rawOutputs(for: image)).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+        }
+        let plainError = try error(plain), awareError = try error(calibrated)
+        XCTAssertLessThan(awareError, 0.5 * plainError, "data-aware \(awareError) vs weight SVD \(plainError)")
+        // The plan on the statistics themselves: every factor keeps a fraction of the output variance in (0, 1].
+        let (net, _) = try model.compressible()
+        let plan = try LowRankFactorization.plan(net, options: aware) { image, input in _ = model.placeImage(image, into: input) }
+        XCTAssertFalse(plan.factors.isEmpty)
+        for f in plan.factors {
+            XCTAssertGreaterThan(f.energyKept, 0)
+            XCTAssertLessThanOrEqual(f.energyKept, 1 + 1e-9)
+            XCTAssertFalse(f.corrected.isEmpty, "\(f.names.weight): the mean the projection drops is given back")
+        }
+    }
+
     func testLowRankKeepsTheEnergyAndOnlyFactorsWhereItSaves() throws {
         let model = try XCTUnwrap(try ModelFile.load(try TestPaths.requireModel("yolov3-tiny.cfg")) as? DarknetDetectionModel)
         let (net, _) = try model.compressible()
@@ -234,8 +280,22 @@ final class CompressionTests: TemporaryFolderTestCase {
         let lowrank = try BatchFixture.run(yolo, ["compress", "--model", cfg, "--energy", "0.8", "--rounds", "1", "--output", "lr.safetensors"], in: folder)
         XCTAssertEqual(lowrank.status, 0, lowrank.stderr)
         XCTAssertTrue(lowrank.stdout.contains("rank: before → after"), lowrank.stdout)
+        // Data-aware, calibrated on the sample photos; a non-photo in the folder is reported and left out.
+        let calib = tempDir.appendingPathComponent("calib")
+        try FileManager.default.createDirectory(at: calib, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try TestPaths.requireModel("samples/bus.jpg"), toPath: calib.appendingPathComponent("bus.jpg").path)
+        try Data("not a jpeg".utf8).write(to: calib.appendingPathComponent("broken.jpg"))
+        let aware = try BatchFixture.run(yolo, ["compress", "--model", cfg, "--energy", "0.99", "--calib", calib.path, "--rounds", "1",
+                                                "--images", photos, "--output", "aware.safetensors"], in: folder)
+        XCTAssertEqual(aware.status, 0, aware.stderr)
+        XCTAssertTrue(aware.stderr.contains("broken.jpg"), aware.stderr)
+        // Agreement runs both models as detection does: the original against its own detections scores 1.
+        let selfRow = try XCTUnwrap(aware.stdout.split(separator: "\n").first { $0.hasPrefix("agreement mAP50-95") })
+        XCTAssertGreaterThanOrEqual(Double(selfRow.split(separator: " ").dropLast(2).last ?? "") ?? 0, 0.99, String(selfRow))  // 0.995: the 101-point AP of a perfect match
         for (args, message) in [(["prune", "--model", cfg, "--ratio", "1"], "--ratio must be in [0, 1)"),
                                 (["compress", "--model", cfg], "give one of --rank-ratio or --energy"),
+                                (["compress", "--model", cfg, "--energy", "0.9", "--calib", "nowhere"], "nowhere"),
+                                (["compress", "--model", cfg, "--energy", "0.9", "--calib", photos, "--calib-images", "0"], "--calib-images must be at least 1"),
                                 (["prune", "--model", cfg, "--ratio", "0.2", "--output", "x.pt"], "--output must be a .safetensors file"),
                                 (["prune", "--model", "lr.safetensors", "--ratio", "0.2", "--output", "lr.safetensors"], "is the model being compressed"),
                                 (["prune", "--model", "missing.pt", "--ratio", "0.2"], "missing.pt")] {

@@ -38,7 +38,7 @@ extension DarknetDetectionModel {
 
     public func factorize(_ options: LowRankOptions, to path: String, dtype: WeightDType?) throws -> CompressionResult {
         let (net, header) = try compressible()
-        let plan = try LowRankFactorization.plan(net, options: options)
+        let plan = try LowRankFactorization.plan(net, options: options) { image, input in _ = placeImage(image, into: input) }
         let factors = Dictionary(uniqueKeysWithValues: plan.factors.map { ($0.node, $0) })
         let layerSections = Array(config.sections.dropFirst())
         // New index of each old layer's output (a factored conv's: its second, 1×1 conv).
@@ -65,7 +65,7 @@ extension DarknetDetectionModel {
                 s.set("pad", "0")
                 s.remove("padding")
                 tensors[moved(f.names.weight, from: i, to: map[i])] = f.second
-                for name in f.names.channelVectors { tensors[moved(name, from: i, to: map[i])] = try net.tensor(name) }
+                for name in f.names.channelVectors { tensors[moved(name, from: i, to: map[i])] = try f.corrected[name] ?? net.tensor(name) }
             } else if net.convs[i] != nil {
                 for (name, t) in net.tensors where name.hasPrefix("layers.\(i).") { tensors[moved(name, from: i, to: map[i])] = t }
             }

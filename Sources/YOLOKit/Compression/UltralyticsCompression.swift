@@ -8,8 +8,9 @@ import Foundation
 /// what a PyTorch module holding those two convs would pickle.
 extension UltralyticsModel {
     /// The network with every Detect branch and its conv tensors, and the state dict as float32.
-    func compressible() throws -> (net: CompressibleNetwork, stateDict: [WeightTensor]) {
-        let (network, builder) = try build(height: 128, width: 128, checkUnused: false, budget: nil, countAllBranches: true)
+    /// The network is built at `size`² (channel counts do not depend on it; calibration runs at the model's size).
+    func compressible(size: Int = 128) throws -> (net: CompressibleNetwork, stateDict: [WeightTensor]) {
+        let (network, builder) = try build(height: size, width: size, checkUnused: false, budget: nil, countAllBranches: true)
         let (tensors, _) = try stateDict(dtype: .float32)
         var floats: [String: FloatTensor] = [:]
         for t in tensors where t.dtype.isFloatingPoint { floats[t.name] = FloatTensor(shape: t.shape, values: t.floats()) }
@@ -36,9 +37,11 @@ extension UltralyticsModel {
         return CompressionResult(path: path, layers: plan.layers, fileSize: size)
     }
 
-    func factorize(_ options: LowRankOptions, to path: String, dtype: WeightDType?, imageSize: Int) throws -> CompressionResult {
-        let (net, stateDict) = try compressible()
-        let plan = try LowRankFactorization.plan(net, options: options)
+    /// `place` letterboxes a calibration photo into the network input (the detection model's preprocessing).
+    func factorize(_ options: LowRankOptions, to path: String, dtype: WeightDType?, imageSize: Int,
+                   place: (RGBImage, FeatureMap) -> Void) throws -> CompressionResult {
+        let (net, stateDict) = try compressible(size: options.calibration.isEmpty ? 128 : imageSize)
+        let plan = try LowRankFactorization.plan(net, options: options, place: place)
         var tensors = net.tensors
         var replacing: [String: LowRankFactorization.Factor] = [:]
         for f in plan.factors {
@@ -46,6 +49,7 @@ extension UltralyticsModel {
             tensors[f.names.weight] = nil
             tensors[conv + ".0.weight"] = f.first
             tensors[conv + ".1.weight"] = f.second
+            for (name, t) in f.corrected { tensors[name] = t }
             if let bias = f.names.bias { tensors[conv + ".1.bias"] = tensors.removeValue(forKey: bias) }
             replacing[conv] = f
         }
@@ -154,6 +158,9 @@ extension UltralyticsDetectionModel {
     }
 
     public func factorize(_ options: LowRankOptions, to path: String, dtype: WeightDType?) throws -> CompressionResult {
-        try model.factorize(options, to: path, dtype: dtype, imageSize: imageSize)
+        // Calibration photos go into a square imgsz² input (predict's rect letterbox would change its shape per photo).
+        try model.factorize(options, to: path, dtype: dtype, imageSize: imageSize) { image, input in
+            _ = Preprocess.ultralyticsLetterbox(image, into: input, imageSize: imageSize, rect: false)
+        }
     }
 }

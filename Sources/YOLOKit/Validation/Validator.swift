@@ -4,12 +4,17 @@ import Foundation
 /// multi-label NMS, class-aware unless `agnostic`).
 public struct ValidationOptions: Sendable {
     public var confidence: Float = 0.001
-    public var iou: Float = 0.7
+    /// NMS IoU; nil: the model's own predict default.
+    public var iou: Float? = 0.7
     public var maxDetections: Int = 300
     public var agnostic: Bool = false
     public var maxPixels: Int = ImageDecoder.defaultMaxPixels
     /// Keep every image's detections (image pixels) in the report, for `--save-json` and agreement reports.
     public var keepPredictions: Bool = false
+    /// Prepare images and run NMS as detection does (`placeImage`, single-label NMS) rather than as the validator
+    /// does: for agreement with a model's predict-mode detections (with `iou` nil, its NMS IoU too), where the model
+    /// itself then scores 1.
+    public var asDetected: Bool = false
 
     public init() {}
 }
@@ -59,8 +64,10 @@ public enum Validator {
         var predictions: [DetectionResult] = []
         var totals = (decode: 0.0, preprocess: 0.0, inference: 0.0, postprocess: 0.0), counted = 0
         var detection = DetectionOptions(confidence: options.confidence, iou: options.iou, maxDetections: options.maxDetections,
-                                         agnostic: options.agnostic, multiLabel: true)
-        detection.networkInputCoordinates = true
+                                         agnostic: options.agnostic, multiLabel: !options.asDetected)
+        // The validator matches in the network-input frame (boxes clipped to the input); as detected, in the image's
+        // (clipped to the image, as `yolo detect` reports them).
+        detection.networkInputCoordinates = !options.asDetected
 
         // Read-ahead: image i + 1 is decoded and letterboxed while the network runs image i.
         let queue = DispatchQueue(label: "yolo-val-prepare")
@@ -71,7 +78,7 @@ public enum Validator {
                 do {
                     let image = try ImageDecoder.decode(contentsOf: images[i].path, maxPixels: options.maxPixels)
                     let decoded = milliseconds(since: start)
-                    pending.fulfil(.success((detector.prepare(image, forValidation: true), decoded)))
+                    pending.fulfil(.success((detector.prepare(image, forValidation: !options.asDetected), decoded)))
                 } catch {
                     pending.fulfil(.failure(error))
                 }
@@ -99,18 +106,19 @@ public enum Validator {
                 // As Ultralytics: normalized rows × the resized image's size + the letterbox padding.
                 let rw = (t.scaleX * Float(prepared.width)).rounded(), rh = (t.scaleY * Float(prepared.height)).rounded()
                 labels = rows.map { r in
-                    LabelBox(box: Box(x1: (r.cx - r.w / 2) * rw + t.padX, y1: (r.cy - r.h / 2) * rh + t.padY,
-                                      x2: (r.cx + r.w / 2) * rw + t.padX, y2: (r.cy + r.h / 2) * rh + t.padY), classIndex: r.classIndex)
+                    let box = Box(x1: (r.cx - r.w / 2) * rw + t.padX, y1: (r.cy - r.h / 2) * rh + t.padY,
+                                  x2: (r.cx + r.w / 2) * rw + t.padX, y2: (r.cy + r.h / 2) * rh + t.padY)
+                    return LabelBox(box: options.asDetected ? t.imageBox(box) : box, classIndex: r.classIndex)
                 }
             case .pixels(let boxes):
-                labels = boxes.map { LabelBox(box: t.inputBox($0.box), classIndex: $0.classIndex) }
+                labels = boxes.map { LabelBox(box: options.asDetected ? $0.box : t.inputBox($0.box), classIndex: $0.classIndex) }
             }
             let predicted = result.boxes.map { PredictedBox(box: $0.box, confidence: $0.confidence, classIndex: $0.classIndex) }
             metrics.add(predictions: predicted, labels: labels)
             confusion.add(predictions: predicted, labels: labels)
             if options.keepPredictions {
                 var inImage = result
-                for k in inImage.boxes.indices { inImage.boxes[k].box = t.imageBox(inImage.boxes[k].box) }
+                if !options.asDetected { for k in inImage.boxes.indices { inImage.boxes[k].box = t.imageBox(inImage.boxes[k].box) } }
                 predictions.append(inImage)
             }
             totals.decode += decodeMs
