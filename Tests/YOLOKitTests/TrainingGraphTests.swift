@@ -196,8 +196,9 @@ final class TrainingGraphTests: XCTestCase {
         try checkTinyGradients("yolov8-tiny", gemm: SwiftGEMM(threads: 2), label: "swift")
     }
 
-    func testYOLO11TinyGradientsMatchPyTorch() throws {
+    func testYOLO11TinyGradientsMatchPyTorchOnBothBackends() throws {
         try checkTinyGradients("yolo11-tiny", gemm: OpenBLASGEMM(threads: 2), label: "blas")
+        try checkTinyGradients("yolo11-tiny", gemm: SwiftGEMM(threads: 2), label: "swift")
     }
 
     /// freeze=4 (the first four modules) and freeze=[1, 4] (gradients pass through the frozen, eval-mode modules):
@@ -296,20 +297,24 @@ final class TrainingGraphTests: XCTestCase {
         }
     }
 
-    /// The real fall checkpoint (YOLOv8s): loss, per-tensor gradient norms / sums / samples, running statistics.
-    /// Also prints the memory the training forward keeps for batch 8 at 640 and the forward+backward time.
-    func testFallCheckpointGradientsMatchPyTorch() throws {
+    /// The real fall checkpoint (YOLOv8s) on both GEMM backends: loss, per-tensor gradient norms / sums / samples,
+    /// running statistics. Also prints the memory the training forward keeps for batch 8 at 640 and the
+    /// forward+backward time (one backend: `yolo bench --train` and scripts/bench-train.py measure properly).
+    func testFallCheckpointGradientsMatchPyTorchOnBothBackends() throws {
         let path = try TestPaths.requireModel("fall-yolov8s.pt")
         let reference = try golden("fall-yolov8s")
-        let gemm = OpenBLASGEMM(threads: 2)
+        for (label, backend) in [("blas", OpenBLASGEMM(threads: 2) as any GEMMBackend), ("swift", SwiftGEMM(threads: 2))] {
+            let (_, store, step) = try runStep(path, reference: reference.train, gemm: backend)
+            checkLossAndLayout(step, store, reference.train, "fall \(label)")
+            for (parameter, entry) in zip(store.parameters, reference.train.parameters) {
+                if let grad = entry.grad { check(parameter.gradient, against: grad, tolerance: 1e-3, floor: roundoffFloor(reference.train), "fall \(label) grad \(parameter.name)") }
+            }
+            for (buffer, entry) in zip(store.buffers, reference.train.buffers) {
+                check(buffer.values, against: entry.value, tolerance: 1e-4, "fall \(label) \(buffer.name)")
+            }
+        }
+        let gemm = SwiftGEMM(threads: 2)
         let (graph, store, step) = try runStep(path, reference: reference.train, gemm: gemm)
-        checkLossAndLayout(step, store, reference.train, "fall")
-        for (parameter, entry) in zip(store.parameters, reference.train.parameters) {
-            if let grad = entry.grad { check(parameter.gradient, against: grad, tolerance: 1e-3, floor: roundoffFloor(reference.train), "fall grad \(parameter.name)") }
-        }
-        for (buffer, entry) in zip(store.buffers, reference.train.buffers) {
-            check(buffer.values, against: entry.value, tolerance: 1e-4, "fall \(buffer.name)")
-        }
         let kept = TrainingGraph.keptFloats(step.forward, measuredHeight: 64, measuredWidth: 96, batch: 8, height: 640, width: 640)
         XCTAssertGreaterThan(kept, 0)
         print("TrainingGraph fall-yolov8s: the training forward keeps \(kept) floats (\(String(format: "%.2f", Double(kept) * 4 / 1_073_741_824)) GiB) for batch 8 at 640×640 (linear \(step.forward.keptFloats.linear), quadratic \(step.forward.keptFloats.quadratic), fixed \(step.forward.keptFloats.fixed) at 2×64×96)")

@@ -67,8 +67,10 @@ public struct TrainingGraph: Sendable {
         for (index, values) in runningStatistics { try store.setValues(values, ofBufferAt: index) }
     }
 
-    /// The forward pass in training mode; parameters and running statistics are read from `store`.
-    public func forward(_ images: BatchTensor, store: ParameterStore, gemm: any GEMMBackend, threads: Int = 1) throws -> Forward {
+    /// The forward pass in training mode; parameters and running statistics are read from `store`. `profile`, when
+    /// given, receives each op's wall time.
+    public func forward(_ images: BatchTensor, store: ParameterStore, gemm: any GEMMBackend, threads: Int = 1,
+                        profile: TrainingOpProfile? = nil) throws -> Forward {
         guard images.channels == 3, images.batch > 0 else {
             throw TrainingGraphError("the batch must be [N, 3, H, W] with N ≥ 1, got \(images.shape)")
         }
@@ -84,6 +86,7 @@ public struct TrainingGraph: Sendable {
         var linear = 0, quadratic = 0, fixed = 0
         func value(_ i: Int) -> BatchTensor { values[i]! }
         for (index, op) in ops.enumerated() {
+            let opStart = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             switch op {
             case let .conv(conv, weight, bias, input, output):
                 let (y, context) = conv.forward(value(input), weight: store.parameters[weight].values,
@@ -146,6 +149,7 @@ public struct TrainingGraph: Sendable {
                 values[output] = core.values(of: x)
                 contexts[index] = .inputShape(batch: x.batch, channels: x.channels, height: x.height, width: x.width)
             }
+            profile?.record(op, index: index, backward: false, since: opStart)
             // Inputs no later op reads are dropped (what a context keeps stays alive through the context).
             for input in op.inputs where lastReader[input] == index { values[input] = nil }
         }
@@ -161,8 +165,9 @@ public struct TrainingGraph: Sendable {
 
     /// Backward from the loss's gradients w.r.t. the head outputs: every trainable parameter's gradient is ADDED
     /// into the store (frozen ones receive nothing).
+    /// `profile`, when given, receives each op's wall time.
     public func backward(_ forward: Forward, levelGradients: [DetectionLevelGradients], store: inout ParameterStore,
-                         gemm: any GEMMBackend, threads: Int = 1) throws {
+                         gemm: any GEMMBackend, threads: Int = 1, profile: TrainingOpProfile? = nil) throws {
         guard levelGradients.count == heads.count, forward.contexts.count == ops.count else {
             throw TrainingGraphError("\(levelGradients.count) level gradients for a head of \(heads.count) levels (or a forward of another graph)")
         }
@@ -186,6 +191,8 @@ public struct TrainingGraph: Sendable {
             let op = ops[index]
             guard let dY = gradients[op.output] else { continue }
             gradients[op.output] = nil  // every consumer of this tensor comes later on the tape: its gradient is complete
+            let opStart = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            defer { profile?.record(op, index: index, backward: true, since: opStart) }
             switch (op, forward.contexts[index]) {
             case let (.conv(conv, weight, bias, input, _), .conv(context)):
                 let g = conv.backward(dY, context: context, weight: store.parameters[weight].values, gemm: gemm, threads: threads)
