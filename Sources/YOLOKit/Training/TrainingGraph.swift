@@ -212,8 +212,8 @@ public struct TrainingGraph: Sendable {
                 guard case let .batchNorm(_, gamma, beta, _, _, _, _, _) = ops[batchNorm], case let .batchNorm(context) = forward.contexts[batchNorm] else {
                     throw TrainingGraphError("op \(index): the BatchNorm before this activation kept no context")
                 }
-                let x = Self.batchNormOutput(context.normalized, gamma: store.parameters[gamma].values, beta: store.parameters[beta].values)
-                accumulate(activation.backward(dY, context: ActivationTraining.Context(input: x), threads: threads), into: input)
+                accumulate(activation.backward(dY, normalizedInput: context.normalized, gamma: store.parameters[gamma].values,
+                                               beta: store.parameters[beta].values, threads: threads), into: input)
             case let (.add(a, b, _), _):
                 accumulate(dY, into: a)
                 accumulate(dY, into: b)
@@ -237,22 +237,6 @@ public struct TrainingGraph: Sendable {
                 throw TrainingGraphError("op \(index) has no matching forward context (a forward of another graph?)")
             }
         }
-    }
-
-    /// y = γ·x̂ + β per channel: what the BatchNorm's forward computed (the same float operations, so the same bits).
-    static func batchNormOutput(_ normalized: BatchTensor, gamma: [Float], beta: [Float]) -> BatchTensor {
-        var y = normalized
-        let plane = normalized.planeSize
-        y.values.withUnsafeMutableBufferPointer { ys in
-            for n in 0..<normalized.batch {
-                for c in 0..<normalized.channels {
-                    let (g, b) = (gamma[c], beta[c])
-                    let row = ys.baseAddress! + (n * normalized.channels + c) * plane
-                    for i in 0..<plane { row[i] = g * row[i] + b }
-                }
-            }
-        }
-        return y
     }
 
     /// Floats the training forward keeps for a batch of `batch` images of `height`×`width`, extrapolated from a
