@@ -33,6 +33,8 @@ struct OptimGolden: Decodable {
     struct Lambda: Decodable { let cos_lr: Bool; let epochs: Int; let lrf: Double; let factors: [Double] }
     struct Decay: Decodable { let batch: Int; let nbs: Int; let weight_decay: Double; let accumulate: Int; let scaled: Double }
     struct Clip: Decodable { let max_norm: Float; let grads: [[Float]]; let total_norm: Float; let clipped: [[Float]] }
+    struct NewtonSchulz: Decodable { let rows: Int; let cols: Int; let input: [Float]; let output: [Float] }
+    struct MuSGDSection: Decodable { let model: Model; let runs: [Run]; let newton_schulz: [NewtonSchulz] }
 
     let ultralytics: String
     let model: Model
@@ -42,13 +44,16 @@ struct OptimGolden: Decodable {
     let lambdas: [Lambda]
     let decay: [Decay]
     let clip: [Clip]
+    let musgd: MuSGDSection
 
     static func load() throws -> OptimGolden {
         try JSONDecoder().decode(OptimGolden.self, from: Data(readBytes(TestPaths.fixture("optim/optim_golden.json"))))
     }
 
     /// The tiny model as the integrator would hand it over: kinds from the module types, the frozen DFL conv.
-    func makeStore() throws -> ParameterStore {
+    func makeStore() throws -> ParameterStore { try Self.makeStore(model) }
+
+    static func makeStore(_ model: Model) throws -> ParameterStore {
         try ParameterStore(
             parameters: model.parameters.map {
                 ParameterStore.ParameterSpec(name: $0.name, shape: $0.shape, kind: ParameterKind(rawValue: $0.kind)!,
@@ -93,12 +98,48 @@ final class OptimizerTests: XCTestCase {
     func testTrainingRunsEqualUltralytics() throws {
         let golden = try OptimGolden.load()
         XCTAssertEqual(golden.ultralytics, "8.4.190")
-        var worstWeights = 0.0, worstEMA = 0.0
-        for run in golden.runs {
-            var store = try golden.makeStore()
-            for parameter in store.parameters {
-                XCTAssertEqual(parameter.group.rawValue, run.groups[parameter.name], "\(run.name): group of \(parameter.name)")
+        var worst = (weights: 0.0, ema: 0.0)
+        for run in golden.runs { try check(run, model: golden.model, tolerance: Self.weightTolerance, worst: &worst) }
+        print("optimizer parity: worst weight error \(worst.weights), worst EMA error \(worst.ema)")
+    }
+
+
+    /// MuSGD as Ultralytics runs it: optimizer=auto above 10000 iterations (warmup bias lr 0) and MuSGD named (bias
+    /// warmup from 0.1), on a tiny model whose head conv is a class branch (`cv3`: lr × 3): the 8 groups, every
+    /// iteration's lrs / momentum, weights and EMA after every step.
+    func testMuSGDRunsEqualUltralytics() throws {
+        let golden = try OptimGolden.load()
+        var worst = (weights: 0.0, ema: 0.0)
+        for run in golden.musgd.runs {
+            XCTAssertEqual(run.chosen.optimizer, "MuSGD", run.name)
+            try check(run, model: golden.musgd.model, tolerance: Self.weightTolerance, worst: &worst)
+        }
+        print("MuSGD parity: worst weight error \(worst.weights), worst EMA error \(worst.ema)")
+    }
+
+    /// zeropower_via_newtonschulz5 against torch's bf16 result on both backends (measured: equal bit for bit on
+    /// these matrices; allowed: 1e-3 norm-wise, a quarter of one bf16 ulp, for a product summed in another order
+    /// that rounds the other way).
+    func testNewtonSchulzEqualsUltralyticsInBFloat16() throws {
+        let golden = try OptimGolden.load()
+        for matrix in golden.musgd.newton_schulz {
+            for gemm in [OpenBLASGEMM(threads: 1) as any GEMMBackend, SwiftGEMM(threads: 2)] {
+                let ours = MuSGDOptimizer.newtonSchulz(matrix.input, rows: matrix.rows, columns: matrix.cols, gemm: gemm)
+                let error = relativeError(ours, matrix.output)
+                XCTAssertLessThanOrEqual(error, 1e-3, "\(matrix.rows)×\(matrix.cols) \(gemm.name)")
+                print("Newton–Schulz \(matrix.rows)×\(matrix.cols) \(gemm.name): relative error \(error)")
+                XCTAssertTrue(ours.allSatisfy { MuSGDOptimizer.bfloat16($0) == $0 }, "bf16 values")
             }
+        }
+        XCTAssertEqual(MuSGDOptimizer.bfloat16(1 + 1.0 / 256), 1)  // a tie rounds to even
+        XCTAssertEqual(MuSGDOptimizer.bfloat16(1 + 3.0 / 256), 1 + 4.0 / 256)
+        XCTAssertEqual(MuSGDOptimizer.bfloat16(1 + 1.0 / 256 + 1.0 / 4096), 1 + 2.0 / 256)
+    }
+
+    /// One scenario through `TrainingOptimization`, as the integrator will drive it (see testTrainingRunsEqualUltralytics).
+    func check(_ run: OptimGolden.Run, model: OptimGolden.Model, tolerance: Double, worst: inout (weights: Double, ema: Double)) throws {
+        do {
+            var store = try OptimGolden.makeStore(model)
             var settings = OptimizerSettings()
             settings.optimizer = run.requested.optimizer
             settings.lr0 = run.requested.lr0
@@ -121,6 +162,10 @@ final class OptimizerTests: XCTestCase {
             XCTAssertEqual(choice.learningRate, run.chosen.lr0, run.name)
             XCTAssertEqual(choice.warmupBiasLearningRate, run.chosen.warmup_bias_lr, run.name)
             let optimizer = optimization.optimizer
+            for (p, parameter) in store.parameters.enumerated() {
+                let group = (optimizer as? MuSGDOptimizer)?.groupOfParameter[p] ?? parameter.group.rawValue
+                XCTAssertEqual(group, run.groups[parameter.name], "\(run.name): group of \(parameter.name)")
+            }
             XCTAssertEqual(optimizer.groups.map(\.learningRate), run.chosen.initial_lr, run.name)
             XCTAssertEqual(optimizer.groups.map(\.momentum), run.chosen.momentum, run.name)
             XCTAssertEqual(optimizer.groups.map(\.weightDecay), run.chosen.weight_decay, run.name)
@@ -130,6 +175,7 @@ final class OptimizerTests: XCTestCase {
                 XCTAssertEqual(adam.weightDecayStyle, choice.kind == .adamW ? .decoupled : .l2, run.name)
             }
             if let sgd = optimizer as? SGDOptimizer { XCTAssertEqual(run.chosen.nesterov, Array(repeating: sgd.nesterov, count: 3)) }
+            if let musgd = optimizer as? MuSGDOptimizer { XCTAssertEqual(run.chosen.nesterov, Array(repeating: musgd.nesterov, count: 8)) }
             XCTAssertEqual(optimization.schedule.warmup.iterations, run.warmup_iterations, run.name)
             var log = run.iterations_log.makeIterator(), steps = run.steps.makeIterator()
             for epoch in 0..<run.epochs {
@@ -165,14 +211,14 @@ final class OptimizerTests: XCTestCase {
                     for (p, parameter) in store.parameters.enumerated() {
                         let weightError = relativeError(parameter.values, try XCTUnwrap(expectedStep.weights[parameter.name]))
                         let emaError = relativeError(ema.parameterValues[p], try XCTUnwrap(expectedStep.ema[parameter.name]))
-                        XCTAssertLessThanOrEqual(weightError, Self.weightTolerance, "\(run.name) ni \(ni) \(parameter.name)")
-                        XCTAssertLessThanOrEqual(emaError, Self.weightTolerance, "\(run.name) ni \(ni) EMA \(parameter.name)")
-                        worstWeights = max(worstWeights, weightError); worstEMA = max(worstEMA, emaError)
+                        XCTAssertLessThanOrEqual(weightError, tolerance, "\(run.name) ni \(ni) \(parameter.name)")
+                        XCTAssertLessThanOrEqual(emaError, tolerance, "\(run.name) ni \(ni) EMA \(parameter.name)")
+                        worst = (max(worst.weights, weightError), max(worst.ema, emaError))
                     }
                     for (b, buffer) in store.buffers.enumerated() {
                         let emaError = relativeError(ema.bufferValues[b], try XCTUnwrap(expectedStep.ema[buffer.name]))
-                        XCTAssertLessThanOrEqual(emaError, Self.weightTolerance, "\(run.name) ni \(ni) EMA \(buffer.name)")
-                        worstEMA = max(worstEMA, emaError)
+                        XCTAssertLessThanOrEqual(emaError, tolerance, "\(run.name) ni \(ni) EMA \(buffer.name)")
+                        worst.ema = max(worst.ema, emaError)
                     }
                     // the EMA covers exactly the float state-dict entries
                     XCTAssertEqual(Set(expectedStep.ema.keys), Set(store.parameters.map(\.name) + store.buffers.map(\.name)))
@@ -181,7 +227,6 @@ final class OptimizerTests: XCTestCase {
             XCTAssertNil(log.next(), "\(run.name): iterations left over")
             XCTAssertNil(steps.next(), "\(run.name): steps left over")
         }
-        print("optimizer parity: worst weight error \(worstWeights), worst EMA error \(worstEMA)")
     }
 
     /// optimizer=auto picks what build_optimizer picks for every (nc, iterations), including the thresholds.
@@ -274,7 +319,11 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(try OptimizerRequest(parsing: "RMSProp"), .named(.rmsProp))
         XCTAssertEqual(try OptimizerRequest(parsing: "AUTO"), .auto)
         let big = OptimizerChoice.resolve(.auto, learningRate: 0.01, momentum: 0.937, warmupBiasLearningRate: 0.1, classCount: 80, iterations: 10_001)
-        XCTAssertThrowsError(try big.makeOptimizer(weightDecay: 5e-4, parameterCount: 1)) { XCTAssertTrue("\($0)".contains("MuSGD")) }
+        XCTAssertThrowsError(try big.makeOptimizer(weightDecay: 5e-4, parameterCount: 1)) { XCTAssertTrue("\($0)".contains("makeOptimizer(weightDecay:store:)")) }
+        let store0 = try OptimGolden.load().makeStore()
+        XCTAssertTrue(try big.makeOptimizer(weightDecay: 5e-4, store: store0) is MuSGDOptimizer)
+        XCTAssertThrowsError(try OptimizerChoice(kind: .nAdam, learningRate: 0.01, momentum: 0.9, warmupBiasLearningRate: 0)
+            .makeOptimizer(weightDecay: 0, store: store0)) { XCTAssertTrue("\($0)".contains("NAdam")) }
         XCTAssertThrowsError(try SGDOptimizer(groups: ultralyticsGroups(learningRate: 0.01, momentum: 0, weightDecay: 0), nesterov: true, parameterCount: 1))
 
         XCTAssertThrowsError(try ParameterStore(parameters: [.init(name: "a", shape: [2, 2], kind: .weight, values: [1, 2, 3])])) {

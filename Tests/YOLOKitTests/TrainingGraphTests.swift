@@ -169,8 +169,9 @@ final class TrainingGraphTests: XCTestCase {
         return slices
     }
 
-    /// Loss, every gradient in full (1e-3 relative norm-wise per tensor), running statistics (1e-4).
-    func checkTinyGradients(_ name: String, gemm: any GEMMBackend, label: String) throws {
+    /// Loss, every gradient in full (1e-3 relative norm-wise per tensor), running statistics (1e-4). `sampleTolerance`:
+    /// for the single entries of the summary, where a checkpoint's conditioning needs it (see the callers).
+    func checkTinyGradients(_ name: String, gemm: any GEMMBackend, label: String, sampleTolerance: Double? = nil) throws {
         let reference = try golden(name)
         let (_, store, step) = try runStep(TestPaths.fixture("ultralytics/\(name).pt"), reference: reference.train, gemm: gemm)
         checkLossAndLayout(step, store, reference.train, "\(name) \(label)")
@@ -179,7 +180,8 @@ final class TrainingGraphTests: XCTestCase {
         var compared = 0
         for (parameter, entry) in zip(store.parameters, reference.train.parameters) where !entry.frozen {
             checkNormwise(parameter.gradient, gradients[entry.name]!, tolerance: 1e-3, floor: floor, "\(name) \(label) grad \(parameter.name)")
-            check(parameter.gradient, against: entry.grad!, tolerance: 1e-3, floor: floor, "\(name) \(label) grad \(parameter.name)")
+            check(parameter.gradient, against: entry.grad!, tolerance: 1e-3, sampleTolerance: sampleTolerance, floor: floor,
+                  "\(name) \(label) grad \(parameter.name)")
             compared += 1
         }
         XCTAssertEqual(compared, gradients.count, "\(name): every stored gradient compared")
@@ -196,8 +198,13 @@ final class TrainingGraphTests: XCTestCase {
         try checkTinyGradients("yolov8-tiny", gemm: SwiftGEMM(threads: 2), label: "swift")
     }
 
-    func testYOLO11TinyGradientsMatchPyTorch() throws {
-        try checkTinyGradients("yolo11-tiny", gemm: OpenBLASGEMM(threads: 2), label: "blas")
+    /// Norm-wise within 1e-3 on both backends; single entries within 1e-2 of max(|entry|, rms), as in the freeze test:
+    /// the random yolo11-tiny is ill-conditioned (a GEMM summing in another order moves a few entries by 3e-3 of
+    /// themselves, e.g. model.22.m.0.cv1.conv.weight[18] on the Swift GEMM), while the real fall checkpoint holds
+    /// 1e-3 per entry on both.
+    func testYOLO11TinyGradientsMatchPyTorchOnBothBackends() throws {
+        try checkTinyGradients("yolo11-tiny", gemm: OpenBLASGEMM(threads: 2), label: "blas", sampleTolerance: 1e-2)
+        try checkTinyGradients("yolo11-tiny", gemm: SwiftGEMM(threads: 2), label: "swift", sampleTolerance: 1e-2)
     }
 
     /// freeze=4 (the first four modules) and freeze=[1, 4] (gradients pass through the frozen, eval-mode modules):
@@ -296,20 +303,24 @@ final class TrainingGraphTests: XCTestCase {
         }
     }
 
-    /// The real fall checkpoint (YOLOv8s): loss, per-tensor gradient norms / sums / samples, running statistics.
-    /// Also prints the memory the training forward keeps for batch 8 at 640 and the forward+backward time.
-    func testFallCheckpointGradientsMatchPyTorch() throws {
+    /// The real fall checkpoint (YOLOv8s) on both GEMM backends: loss, per-tensor gradient norms / sums / samples,
+    /// running statistics. Also prints the memory the training forward keeps for batch 8 at 640 and the
+    /// forward+backward time (one backend: `yolo bench --train` and scripts/bench-train.py measure properly).
+    func testFallCheckpointGradientsMatchPyTorchOnBothBackends() throws {
         let path = try TestPaths.requireModel("fall-yolov8s.pt")
         let reference = try golden("fall-yolov8s")
-        let gemm = OpenBLASGEMM(threads: 2)
+        for (label, backend) in [("blas", OpenBLASGEMM(threads: 2) as any GEMMBackend), ("swift", SwiftGEMM(threads: 2))] {
+            let (_, store, step) = try runStep(path, reference: reference.train, gemm: backend)
+            checkLossAndLayout(step, store, reference.train, "fall \(label)")
+            for (parameter, entry) in zip(store.parameters, reference.train.parameters) {
+                if let grad = entry.grad { check(parameter.gradient, against: grad, tolerance: 1e-3, floor: roundoffFloor(reference.train), "fall \(label) grad \(parameter.name)") }
+            }
+            for (buffer, entry) in zip(store.buffers, reference.train.buffers) {
+                check(buffer.values, against: entry.value, tolerance: 1e-4, "fall \(label) \(buffer.name)")
+            }
+        }
+        let gemm = SwiftGEMM(threads: 2)
         let (graph, store, step) = try runStep(path, reference: reference.train, gemm: gemm)
-        checkLossAndLayout(step, store, reference.train, "fall")
-        for (parameter, entry) in zip(store.parameters, reference.train.parameters) {
-            if let grad = entry.grad { check(parameter.gradient, against: grad, tolerance: 1e-3, floor: roundoffFloor(reference.train), "fall grad \(parameter.name)") }
-        }
-        for (buffer, entry) in zip(store.buffers, reference.train.buffers) {
-            check(buffer.values, against: entry.value, tolerance: 1e-4, "fall \(buffer.name)")
-        }
         let kept = TrainingGraph.keptFloats(step.forward, measuredHeight: 64, measuredWidth: 96, batch: 8, height: 640, width: 640)
         XCTAssertGreaterThan(kept, 0)
         print("TrainingGraph fall-yolov8s: the training forward keeps \(kept) floats (\(String(format: "%.2f", Double(kept) * 4 / 1_073_741_824)) GiB) for batch 8 at 640×640 (linear \(step.forward.keptFloats.linear), quadratic \(step.forward.keptFloats.quadratic), fixed \(step.forward.keptFloats.fixed) at 2×64×96)")

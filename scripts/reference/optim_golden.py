@@ -30,6 +30,10 @@ Sections:
   lambdas     lf(epoch) for linear and cosine, several (epochs, lrf).
   decay       accumulate and scaled weight decay for several batch sizes.
   clip        clip_grad_norm_(max_norm=10) on seeded gradients, above and below the threshold.
+  musgd       MuSGD (ultralytics.optim.MuSGD, what optimizer=auto picks above 10000 iterations): its own tiny
+              model (the head's conv named cv3, so build_optimizer's 3x lr for the Detect head's class branch
+              applies to it), runs as above (auto → MuSGD with warmup bias lr 0, and MuSGD named with bias warmup
+              from 0.1), and zeropower_via_newtonschulz5 (bf16 Newton–Schulz) on seeded matrices, input and output.
 
 Usage: /work/main/.venv/bin/python scripts/reference/optim_golden.py   (ultralytics 8.4.190, torch, numpy).
 Deterministic (torch.manual_seed), nothing is downloaded.
@@ -75,17 +79,26 @@ class Head(nn.Module):
         self.dfl = DFL(4)
 
 
-class TinyModel(nn.Module):
-    """Three param groups: conv weights (decay), BatchNorm weights (no decay), biases incl. BN biases (no decay)."""
+class HeadCv3(nn.Module):
+    """As Head, its conv named as a Detect head's class branch (build_optimizer boosts `model[-1].cv3`'s lr)."""
 
     def __init__(self):
         super().__init__()
-        self.model = nn.Sequential(Conv(2, 3, 3), Conv(3, 4, 1), Head())
+        self.cv3 = nn.Conv2d(4, 3, 1, bias=True)
+        self.dfl = DFL(4)
 
 
-def make_model() -> TinyModel:
+class TinyModel(nn.Module):
+    """Three param groups: conv weights (decay), BatchNorm weights (no decay), biases incl. BN biases (no decay)."""
+
+    def __init__(self, head=Head):
+        super().__init__()
+        self.model = nn.Sequential(Conv(2, 3, 3), Conv(3, 4, 1), head())
+
+
+def make_model(head=Head) -> TinyModel:
     torch.manual_seed(0)
-    model = TinyModel()
+    model = TinyModel(head)
     with torch.no_grad():  # move BN away from (1, 0, 0, 1) so each entry is distinct
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -118,8 +131,8 @@ def trainer_namespace(**args) -> types.SimpleNamespace:
     return types.SimpleNamespace(args=types.SimpleNamespace(**defaults))
 
 
-def run_scenario(name: str, *, batch: int, nb: int, epochs: int, dataset_size: int, nc: int, **args) -> dict:
-    model = make_model()
+def run_scenario(name: str, *, batch: int, nb: int, epochs: int, dataset_size: int, nc: int, head=Head, **args) -> dict:
+    model = make_model(head)
     t = trainer_namespace(**args)
     t.data = {"nc": nc}
     t.epochs = epochs
@@ -219,8 +232,8 @@ def run_scenario(name: str, *, batch: int, nb: int, epochs: int, dataset_size: i
     )
 
 
-def model_section() -> dict:
-    model = make_model()
+def model_section(head=Head) -> dict:
+    model = make_model(head)
     sd_float = [k for k, v in model.state_dict().items() if v.dtype.is_floating_point]
     return dict(
         parameters=[dict(name=k, shape=list(p.shape), kind=parameter_kind(model, k), frozen=not p.requires_grad,
@@ -311,6 +324,22 @@ def clip_section() -> list[dict]:
     return rows
 
 
+def musgd_section() -> dict:
+    from ultralytics.optim.muon import zeropower_via_newtonschulz5
+    torch.manual_seed(2)
+    newton_schulz = []
+    for rows, cols in ((3, 18), (4, 3), (6, 6), (16, 40)):
+        g = torch.randn(rows, cols) * 0.3
+        newton_schulz.append(dict(rows=rows, cols=cols, input=f32list(g), output=f32list(zeropower_via_newtonschulz5(g).float())))
+    runs = [
+        run_scenario("musgd_auto", optimizer="auto", lr0=0.01, momentum=0.937, batch=32, nb=3, epochs=3,
+                     dataset_size=224_000, nc=2, head=HeadCv3),
+        run_scenario("musgd_bias_warmup", optimizer="MuSGD", lr0=0.01, momentum=0.9, batch=16, nb=4, epochs=3,
+                     dataset_size=64, nc=2, head=HeadCv3),
+    ]
+    return dict(model=model_section(HeadCv3), runs=runs, newton_schulz=newton_schulz)
+
+
 def main() -> None:
     runs = [
         run_scenario("sgd", optimizer="SGD", lr0=0.01, momentum=0.937, batch=32, nb=3, epochs=3, dataset_size=96,
@@ -328,7 +357,7 @@ def main() -> None:
         generator="scripts/reference/optim_golden.py", ultralytics=ultralytics.__version__,
         torch=torch.__version__, numpy=np.__version__,
         model=model_section(), runs=runs, auto=auto_section(), warmup=warmup_section(), lambdas=lambdas_section(),
-        decay=decay_section(), clip=clip_section(),
+        decay=decay_section(), clip=clip_section(), musgd=musgd_section(),
     )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(golden, separators=(",", ":")) + "\n")
@@ -337,6 +366,9 @@ def main() -> None:
         print(r["name"], r["chosen"]["optimizer"], "lr0", r["chosen"]["lr0"], "nw", r["warmup_iterations"],
               "acc", r["accumulate"], "steps at", [s["ni"] for s in r["steps"]],
               "norms", [round(s["total_norm"], 3) for s in r["steps"]])
+    for r in golden["musgd"]["runs"]:
+        print(r["name"], r["chosen"]["optimizer"], "lr0", r["chosen"]["lr0"], "groups", len(r["chosen"]["initial_lr"]),
+              "initial_lr", r["chosen"]["initial_lr"], "steps at", [s["ni"] for s in r["steps"]])
 
 
 if __name__ == "__main__":

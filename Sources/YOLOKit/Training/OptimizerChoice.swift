@@ -8,8 +8,8 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
     /// The Adam family takes `betas = (momentum, 0.999)` and has no "momentum" group key.
     public var isAdamFamily: Bool { [.adam, .adamax, .adamW, .nAdam, .rAdam].contains(self) }
 
-    /// Those YOLOKit implements.
-    public var isImplemented: Bool { [.sgd, .adam, .adamW, .rmsProp].contains(self) }
+    /// Those YOLOKit implements (MuSGD through `OptimizerChoice.makeOptimizer(weightDecay:store:)`).
+    public var isImplemented: Bool { [.sgd, .muSGD, .adam, .adamW, .rmsProp].contains(self) }
 }
 
 /// The `optimizer=` setting: a named optimizer or "auto".
@@ -78,7 +78,8 @@ public struct OptimizerChoice: Equatable, Sendable {
 
     /// The torch optimizer build_optimizer constructs, over `parameterCount` parameters: SGD with Nesterov,
     /// Adam / AdamW with betas (momentum, 0.999) and eps 1e-8, RMSprop with torch's alpha 0.99 and eps 1e-8.
-    /// Throws for the ones YOLOKit does not implement (MuSGD, Adamax, NAdam, RAdam).
+    /// Throws for the ones YOLOKit does not implement (Adamax, NAdam, RAdam) and for MuSGD, whose groups depend on
+    /// the tensors (use `makeOptimizer(weightDecay:store:)`).
     public func makeOptimizer(weightDecay: Double, parameterCount: Int) throws -> any ParameterOptimizer {
         let groups = groups(weightDecay: weightDecay)
         switch kind {
@@ -89,10 +90,20 @@ public struct OptimizerChoice: Equatable, Sendable {
                                      weightDecayStyle: kind == .adamW ? .decoupled : .l2, parameterCount: parameterCount)
         case .rmsProp:
             return try RMSPropOptimizer(groups: groups, parameterCount: parameterCount)
-        case .muSGD, .adamax, .nAdam, .rAdam:
-            let hint = kind == .muSGD ? " (optimizer=auto picks it above \(Self.autoIterationThreshold) iterations)" : ""
-            throw OptimizerError("the \(kind.rawValue) optimizer is not implemented\(hint); choose SGD, Adam, AdamW or RMSprop")
+        case .muSGD:
+            throw OptimizerError("MuSGD's groups depend on each tensor's shape and on the Detect head: make it with makeOptimizer(weightDecay:store:)")
+        case .adamax, .nAdam, .rAdam:
+            throw OptimizerError("the \(kind.rawValue) optimizer is not implemented; choose SGD, MuSGD, Adam, AdamW or RMSprop")
         }
+    }
+
+    /// As `makeOptimizer(weightDecay:parameterCount:)`, MuSGD included: its 8 groups from the store's tensor shapes
+    /// and the Detect head's class branch (`MuSGDOptimizer.detectClassBranchParameters`), its Newton–Schulz
+    /// products on `gemm`.
+    public func makeOptimizer(weightDecay: Double, store: ParameterStore, gemm: any GEMMBackend = SwiftGEMM()) throws -> any ParameterOptimizer {
+        guard kind == .muSGD else { return try makeOptimizer(weightDecay: weightDecay, parameterCount: store.parameters.count) }
+        return try MuSGDOptimizer(store: store, boosted: MuSGDOptimizer.detectClassBranchParameters(in: store), learningRate: learningRate,
+                                  momentum: momentum, weightDecay: weightDecay, gemm: gemm)
     }
 }
 

@@ -14,13 +14,18 @@ public struct OptimizerGroupSettings: Equatable, Sendable {
 /// A torch optimizer over a `ParameterStore`: per-group settings indexed by `ParameterGroup.rawValue`, state per
 /// parameter index, one `step` that reads each trainable parameter's gradient and updates its values.
 public protocol ParameterOptimizer: Sendable {
-    /// pg0 decayed weights, pg1 normalization weights, pg2 biases.
+    /// pg0 decayed weights, pg1 normalization weights, pg2 biases (MuSGD: 8 groups, see `groupKinds`).
     var groups: [OptimizerGroupSettings] { get set }
+    /// What each entry of `groups` is, for the warmup (biases start at warmup_bias_lr, the rest at 0); by default
+    /// the three `ParameterGroup`s in order.
+    var groupKinds: [ParameterGroup] { get }
     /// `optimizer.step()`; frozen parameters are skipped (torch skips parameters whose grad is None).
     mutating func step(_ store: inout ParameterStore)
 }
 
 extension ParameterOptimizer {
+    public var groupKinds: [ParameterGroup] { ParameterGroup.allCases }
+
     /// `group`'s lr, momentum (0 when it has none) and weight decay, rounded to float32 as torch's kernels
     /// receive them.
     func floatSettings(for group: ParameterGroup) -> (learningRate: Float, momentum: Float, weightDecay: Float) {

@@ -67,8 +67,10 @@ public struct TrainingGraph: Sendable {
         for (index, values) in runningStatistics { try store.setValues(values, ofBufferAt: index) }
     }
 
-    /// The forward pass in training mode; parameters and running statistics are read from `store`.
-    public func forward(_ images: BatchTensor, store: ParameterStore, gemm: any GEMMBackend, threads: Int = 1) throws -> Forward {
+    /// The forward pass in training mode; parameters and running statistics are read from `store`. `profile`, when
+    /// given, receives each op's wall time.
+    public func forward(_ images: BatchTensor, store: ParameterStore, gemm: any GEMMBackend, threads: Int = 1,
+                        profile: TrainingOpProfile? = nil) throws -> Forward {
         guard images.channels == 3, images.batch > 0 else {
             throw TrainingGraphError("the batch must be [N, 3, H, W] with N ≥ 1, got \(images.shape)")
         }
@@ -84,6 +86,7 @@ public struct TrainingGraph: Sendable {
         var linear = 0, quadratic = 0, fixed = 0
         func value(_ i: Int) -> BatchTensor { values[i]! }
         for (index, op) in ops.enumerated() {
+            let opStart = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             switch op {
             case let .conv(conv, weight, bias, input, output):
                 let (y, context) = conv.forward(value(input), weight: store.parameters[weight].values,
@@ -146,6 +149,7 @@ public struct TrainingGraph: Sendable {
                 values[output] = core.values(of: x)
                 contexts[index] = .inputShape(batch: x.batch, channels: x.channels, height: x.height, width: x.width)
             }
+            profile?.record(op, index: index, backward: false, since: opStart)
             // Inputs no later op reads are dropped (what a context keeps stays alive through the context).
             for input in op.inputs where lastReader[input] == index { values[input] = nil }
         }
@@ -161,8 +165,9 @@ public struct TrainingGraph: Sendable {
 
     /// Backward from the loss's gradients w.r.t. the head outputs: every trainable parameter's gradient is ADDED
     /// into the store (frozen ones receive nothing).
+    /// `profile`, when given, receives each op's wall time.
     public func backward(_ forward: Forward, levelGradients: [DetectionLevelGradients], store: inout ParameterStore,
-                         gemm: any GEMMBackend, threads: Int = 1) throws {
+                         gemm: any GEMMBackend, threads: Int = 1, profile: TrainingOpProfile? = nil) throws {
         guard levelGradients.count == heads.count, forward.contexts.count == ops.count else {
             throw TrainingGraphError("\(levelGradients.count) level gradients for a head of \(heads.count) levels (or a forward of another graph)")
         }
@@ -186,6 +191,8 @@ public struct TrainingGraph: Sendable {
             let op = ops[index]
             guard let dY = gradients[op.output] else { continue }
             gradients[op.output] = nil  // every consumer of this tensor comes later on the tape: its gradient is complete
+            let opStart = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            defer { profile?.record(op, index: index, backward: true, since: opStart) }
             switch (op, forward.contexts[index]) {
             case let (.conv(conv, weight, bias, input, _), .conv(context)):
                 let g = conv.backward(dY, context: context, weight: store.parameters[weight].values, gemm: gemm, threads: threads)
@@ -205,8 +212,8 @@ public struct TrainingGraph: Sendable {
                 guard case let .batchNorm(_, gamma, beta, _, _, _, _, _) = ops[batchNorm], case let .batchNorm(context) = forward.contexts[batchNorm] else {
                     throw TrainingGraphError("op \(index): the BatchNorm before this activation kept no context")
                 }
-                let x = Self.batchNormOutput(context.normalized, gamma: store.parameters[gamma].values, beta: store.parameters[beta].values)
-                accumulate(activation.backward(dY, context: ActivationTraining.Context(input: x), threads: threads), into: input)
+                accumulate(activation.backward(dY, normalizedInput: context.normalized, gamma: store.parameters[gamma].values,
+                                               beta: store.parameters[beta].values, threads: threads), into: input)
             case let (.add(a, b, _), _):
                 accumulate(dY, into: a)
                 accumulate(dY, into: b)
@@ -230,22 +237,6 @@ public struct TrainingGraph: Sendable {
                 throw TrainingGraphError("op \(index) has no matching forward context (a forward of another graph?)")
             }
         }
-    }
-
-    /// y = γ·x̂ + β per channel: what the BatchNorm's forward computed (the same float operations, so the same bits).
-    static func batchNormOutput(_ normalized: BatchTensor, gamma: [Float], beta: [Float]) -> BatchTensor {
-        var y = normalized
-        let plane = normalized.planeSize
-        y.values.withUnsafeMutableBufferPointer { ys in
-            for n in 0..<normalized.batch {
-                for c in 0..<normalized.channels {
-                    let (g, b) = (gamma[c], beta[c])
-                    let row = ys.baseAddress! + (n * normalized.channels + c) * plane
-                    for i in 0..<plane { row[i] = g * row[i] + b }
-                }
-            }
-        }
-        return y
     }
 
     /// Floats the training forward keeps for a batch of `batch` images of `height`×`width`, extrapolated from a

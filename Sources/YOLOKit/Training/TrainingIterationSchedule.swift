@@ -7,7 +7,7 @@
 public struct TrainingIterationSchedule: Equatable, Sendable {
     public let learningRates: LearningRateSchedule
     public let warmup: Warmup
-    /// torch's `initial_lr` per group: the lr each group was built with.
+    /// torch's `initial_lr` per group: the lr each group was built with (one per entry of the optimizer's groups).
     public let initialLearningRates: [Double]
     public let batchesPerEpoch: Int
     /// Batches per optimizer step now: ramps 1 → acc0 during warmup.
@@ -16,8 +16,8 @@ public struct TrainingIterationSchedule: Equatable, Sendable {
     public private(set) var lastOptimizerStep = -1
 
     public init(learningRates: LearningRateSchedule, warmup: Warmup, initialLearningRates: [Double], batchesPerEpoch: Int) throws {
-        guard initialLearningRates.count == ParameterGroup.allCases.count else {
-            throw OptimizerError("\(ParameterGroup.allCases.count) initial learning rates needed, got \(initialLearningRates.count)")
+        guard initialLearningRates.count >= ParameterGroup.allCases.count else {
+            throw OptimizerError("at least \(ParameterGroup.allCases.count) initial learning rates needed (one per group), got \(initialLearningRates.count)")
         }
         guard batchesPerEpoch > 0 else { throw OptimizerError("an epoch needs at least one batch") }
         self.learningRates = learningRates
@@ -35,11 +35,14 @@ public struct TrainingIterationSchedule: Equatable, Sendable {
         let factor = learningRates.factor(epoch: epoch)
         let warm = warmup.isActive(atIteration: ni)
         if warm { accumulate = warmup.accumulate(atIteration: ni) }
-        for group in ParameterGroup.allCases {
-            let target = initialLearningRates[group.rawValue] * factor
-            optimizer.groups[group.rawValue].learningRate = warm ? warmup.learningRate(atIteration: ni, group: group, target: target) : target
-            if warm, optimizer.groups[group.rawValue].momentum != nil {
-                optimizer.groups[group.rawValue].momentum = warmup.momentum(atIteration: ni)
+        let kinds = optimizer.groupKinds
+        precondition(kinds.count == initialLearningRates.count && optimizer.groups.count == kinds.count,
+                     "TrainingIterationSchedule: \(initialLearningRates.count) initial lrs for an optimizer of \(optimizer.groups.count) groups")
+        for (index, group) in kinds.enumerated() {
+            let target = initialLearningRates[index] * factor
+            optimizer.groups[index].learningRate = warm ? warmup.learningRate(atIteration: ni, group: group, target: target) : target
+            if warm, optimizer.groups[index].momentum != nil {
+                optimizer.groups[index].momentum = warmup.momentum(atIteration: ni)
             }
         }
         return ni

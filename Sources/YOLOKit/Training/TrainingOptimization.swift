@@ -1,6 +1,6 @@
 /// The optimizer-related training settings (the names of Ultralytics' cfg/default.yaml, its values as defaults).
 public struct OptimizerSettings: Equatable, Sendable {
-    /// "auto", "SGD", "Adam", "AdamW", "RMSprop" (any case); MuSGD, Adamax, NAdam and RAdam are not implemented.
+    /// "auto", "SGD", "MuSGD", "Adam", "AdamW", "RMSprop" (any case); Adamax, NAdam and RAdam are not implemented.
     public var optimizer = "auto"
     public var lr0 = 0.01
     public var lrf = 0.01
@@ -44,7 +44,7 @@ public struct TrainingOptimization: Sendable {
         choice = OptimizerChoice.resolve(try OptimizerRequest(parsing: settings.optimizer), learningRate: settings.lr0,
                                          momentum: settings.momentum, warmupBiasLearningRate: settings.warmupBiasLR,
                                          classCount: classCount, iterations: iterations)
-        optimizer = try choice.makeOptimizer(weightDecay: accumulation.scaledWeightDecay, parameterCount: store.parameters.count)
+        optimizer = try choice.makeOptimizer(weightDecay: accumulation.scaledWeightDecay, store: store)
         let warmup = Warmup(iterations: Warmup.iterationCount(warmupEpochs: settings.warmupEpochs, epochs: epochs, batchesPerEpoch: batchesPerEpoch),
                             biasLearningRate: choice.warmupBiasLearningRate, initialMomentum: settings.warmupMomentum,
                             targetMomentum: settings.momentum, nominalAccumulate: accumulation.accumulate)

@@ -3,6 +3,8 @@ import Foundation
 /// The activations of the Ultralytics detection models' convs, for training: SiLU (`nn.SiLU`, every `Conv`) and
 /// identity (`act=False`: Attention's qkv / pe / proj, the Detect head's last 1×1 convs).
 ///   SiLU  y = x·σ(x),  dy/dx = σ(x)·(1 + x·(1 − σ(x))).
+/// σ is the C library's expf per element, not `VectorMath.exp` (1 ulp away): the tiny random checkpoints' goldens
+/// (yolo11-tiny with frozen layers) move past their 1e-3 tolerance on that ulp. Split over threads above 16384 values.
 public enum ActivationTraining: String, Sendable, CaseIterable {
     case identity, silu
 
@@ -14,13 +16,29 @@ public enum ActivationTraining: String, Sendable, CaseIterable {
     @inline(__always)
     static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
 
+    @inline(__always)
+    static func siluGradient(_ x: Float, _ dy: Float) -> Float {
+        let s = sigmoid(x)
+        return dy * s * (1 + x * (1 - s))
+    }
+
+    /// Tensors below this many values run on one thread.
+    static let parallelThreshold = 16_384
+
     public func forward(_ x: BatchTensor, threads: Int = 1) -> (output: BatchTensor, context: Context) {
         switch self {
         case .identity:
             return (x, Context(input: nil))
         case .silu:
-            var y = x
-            Self.map(count: x.count, threads: threads, x.values, into: &y.values) { v in v * Self.sigmoid(v) }
+            var y = BatchTensor(zerosLike: x)
+            x.values.withUnsafeBufferPointer { xs in
+                y.values.withUnsafeMutableBufferPointer { ys in
+                    let (s, d) = (xs.baseAddress!, ys.baseAddress!)
+                    parallelChunks((x.count + 15) / 16, threads: x.count < Self.parallelThreshold ? 1 : threads) { blocks in
+                        for i in (blocks.lowerBound * 16)..<min(x.count, blocks.upperBound * 16) { d[i] = s[i] * Self.sigmoid(s[i]) }
+                    }
+                }
+            }
             return (y, Context(input: x))
         }
     }
@@ -32,40 +50,44 @@ public enum ActivationTraining: String, Sendable, CaseIterable {
         case .silu:
             guard let x = context.input else { preconditionFailure("ActivationTraining.silu: context without the forward's input") }
             precondition(dY.hasShape(of: x), "ActivationTraining: gradient of shape \(dY.shape), input was \(x.shape)")
-            var dX = dY
-            Self.zip(count: x.count, threads: threads, x.values, dY.values, into: &dX.values) { x, dy in
-                let s = Self.sigmoid(x)
-                return dy * s * (1 + x * (1 - s))
+            var dX = BatchTensor(zerosLike: dY)
+            x.values.withUnsafeBufferPointer { xs in
+                dY.values.withUnsafeBufferPointer { dys in
+                    dX.values.withUnsafeMutableBufferPointer { dxs in
+                        let (xp, dyp, d) = (xs.baseAddress!, dys.baseAddress!, dxs.baseAddress!)
+                        parallelChunks((x.count + 15) / 16, threads: x.count < Self.parallelThreshold ? 1 : threads) { blocks in
+                            for i in (blocks.lowerBound * 16)..<min(x.count, blocks.upperBound * 16) { d[i] = Self.siluGradient(xp[i], dyp[i]) }
+                        }
+                    }
+                }
             }
             return dX
         }
     }
 
-    /// out[i] = f(source[i]), split over the threads for large tensors.
-    private static func map(count: Int, threads: Int, _ source: [Float], into out: inout [Float], _ f: (Float) -> Float) {
-        guard count > 0 else { return }
-        source.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let (s, d) = (src.baseAddress!, dst.baseAddress!)
-                parallelChunks(count, threads: count < 65_536 ? 1 : threads) { range in
-                    for i in range { d[i] = f(s[i]) }
-                }
-            }
-        }
-    }
-
-    /// out[i] = f(a[i], b[i]), split over the threads for large tensors.
-    private static func zip(count: Int, threads: Int, _ a: [Float], _ b: [Float], into out: inout [Float], _ f: (Float, Float) -> Float) {
-        guard count > 0 else { return }
-        a.withUnsafeBufferPointer { aBuffer in
-            b.withUnsafeBufferPointer { bBuffer in
-                out.withUnsafeMutableBufferPointer { dst in
-                    let (ap, bp, d) = (aBuffer.baseAddress!, bBuffer.baseAddress!, dst.baseAddress!)
-                    parallelChunks(count, threads: count < 65_536 ? 1 : threads) { range in
-                        for i in range { d[i] = f(ap[i], bp[i]) }
+    /// Backward when the input was a training-mode BatchNorm's output y = γ·x̂ + β: the input is rebuilt per
+    /// element from x̂ (the BatchNorm's context) with the forward's float operations, nothing else is kept.
+    public func backward(_ dY: BatchTensor, normalizedInput normalized: BatchTensor, gamma: [Float], beta: [Float],
+                         threads: Int = 1) -> BatchTensor {
+        precondition(dY.hasShape(of: normalized), "ActivationTraining: gradient of shape \(dY.shape), input was \(normalized.shape)")
+        precondition(gamma.count == normalized.channels && beta.count == normalized.channels, "ActivationTraining: γ/β for another BatchNorm")
+        guard self == .silu else { return dY }
+        var dX = BatchTensor(zerosLike: dY)
+        let plane = normalized.planeSize, channels = normalized.channels
+        normalized.values.withUnsafeBufferPointer { hs in
+            dY.values.withUnsafeBufferPointer { dys in
+                dX.values.withUnsafeMutableBufferPointer { dxs in
+                    let (hp, dyp, dp) = (hs.baseAddress!, dys.baseAddress!, dxs.baseAddress!)
+                    parallelChunks(normalized.batch * channels, threads: normalized.count < Self.parallelThreshold ? 1 : threads) { planes in
+                        for index in planes {
+                            let (g, b) = (gamma[index % channels], beta[index % channels])
+                            let (h, dy, d) = (hp + index * plane, dyp + index * plane, dp + index * plane)
+                            for i in 0..<plane { d[i] = Self.siluGradient(g * h[i] + b, dy[i]) }
+                        }
                     }
                 }
             }
         }
+        return dX
     }
 }

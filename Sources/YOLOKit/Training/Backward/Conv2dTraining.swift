@@ -4,7 +4,12 @@
 ///
 /// Per image and group g (M = Cout/groups, K = Cin/groups·k·k, N = outH·outW), with cols = im2col(x_g) [K, N]:
 ///   forward  y_g = W_g · cols (+ b)                  — the inference path (`GEMMBackend.convolution`)
-///   backward dW_g += dY_g · colsᵀ                     — `sgemmTransposingB` (cols transposed into scratch)
+///   backward dW_g += dY_g · colsᵀ                     — `sgemmTransposingB` (cols transposed, K·N floats); on the
+///                                                       Swift GEMM, when M < K, the smaller operand instead:
+///                                                       dW_gᵀ[K, M] += cols · dY_gᵀ (dY_g transposed, M·N
+///                                                       floats), dW_g = (dW_gᵀ)ᵀ at the end. (OpenBLAS keeps the
+///                                                       first form: the same bits as before, which the tiny
+///                                                       random checkpoints' goldens sit close to the edge of.)
 ///            dX_g  = col2im(W_gᵀ · dY_g)              — `sgemmTransposingA`, then `col2im`
 ///            db   += Σ over N of dY
 /// Runs on any `GEMMBackend` (OpenBLASGEMM, SwiftGEMM); the backend's own threads split each product, `threads`
@@ -100,10 +105,15 @@ public struct Conv2dTraining: Sendable, Equatable {
         var dX = BatchTensor(zerosLike: x)
         var dW = [Float](repeating: 0, count: weightCount)
         var db: [Float]? = hasBias ? [Float](repeating: 0, count: outChannels) : nil
-        // Scratch: one group's columns [K, N] (rebuilt from x) and their gradient [K, N].
+        // Scratch: one group's columns [K, N] (rebuilt from x) and their gradient [K, N]; for the transposed weight
+        // gradient, dY_gᵀ [N, M] and dWᵀ [groups, K, M] (summed over the images).
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * plane))
         let columnGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * plane))
-        defer { columns.deallocate(); columnGradient.deallocate() }
+        let transposedWeightGradient = gemm is SwiftGEMM && m < k
+        let outputGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? max(1, m * plane) : 1)
+        let weightGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? max(1, weightCount) : 1)
+        if transposedWeightGradient { weightGradientT.initialize(repeating: 0, count: max(1, weightCount)) }
+        defer { columns.deallocate(); columnGradient.deallocate(); outputGradientT.deallocate(); weightGradientT.deallocate() }
         x.values.withUnsafeBufferPointer { xs in
         dY.values.withUnsafeBufferPointer { dys in
         weight.withUnsafeBufferPointer { ws in
@@ -129,9 +139,16 @@ public struct Conv2dTraining: Sendable, Equatable {
                                pad: pad, outHeight: out.height, outWidth: out.width, into: columns, threads: threads)
                         cols = UnsafePointer(columns)
                     }
-                    // dW_g[M, K] += dY_g[M, N] · colsᵀ (cols stored [K, N]).
-                    gemm.sgemmTransposingB(m: m, n: k, k: plane, alpha: 1, a: dOutGroup, lda: plane, b: cols, ldb: plane,
-                                           beta: 1, c: dws.baseAddress! + g * m * k, ldc: k)
+                    if transposedWeightGradient {
+                        // dW_gᵀ[K, M] += cols[K, N] · dY_gᵀ[N, M].
+                        transposeMatrix(dOutGroup, rows: m, columns: plane, sourceStride: plane, into: outputGradientT, threads: threads)
+                        gemm.sgemm(m: k, n: m, k: plane, alpha: 1, a: cols, lda: plane, b: outputGradientT, ldb: m,
+                                   beta: 1, c: weightGradientT + g * m * k, ldc: m)
+                    } else {
+                        // dW_g[M, K] += dY_g[M, N] · colsᵀ (cols stored [K, N]).
+                        gemm.sgemmTransposingB(m: m, n: k, k: plane, alpha: 1, a: dOutGroup, lda: plane, b: cols, ldb: plane,
+                                               beta: 1, c: dws.baseAddress! + g * m * k, ldc: k, threads: threads)
+                    }
                     // dCols[K, N] = W_gᵀ · dY_g (W_g stored [M, K]); a 1×1 stride-1 conv's columns are x itself.
                     let target = geo.needsIm2col ? columnGradient : dInput
                     gemm.sgemmTransposingA(m: k, n: plane, k: m, alpha: 1, a: ws.baseAddress! + g * m * k, lda: k,
@@ -140,6 +157,11 @@ public struct Conv2dTraining: Sendable, Equatable {
                         col2im(columnGradient, channels: groupChannels, height: x.height, width: x.width, kernel: kernel,
                                stride: stride, pad: pad, outHeight: out.height, outWidth: out.width, addingInto: dInput, threads: threads)
                     }
+                }
+            }
+            if transposedWeightGradient {
+                for g in 0..<groups {
+                    transposeMatrix(weightGradientT + g * m * k, rows: k, columns: m, sourceStride: m, into: dws.baseAddress! + g * m * k)
                 }
             }
         }}}}}
