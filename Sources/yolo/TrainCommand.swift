@@ -56,6 +56,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Threads decoding and augmenting images (0: on the training thread).") var workers: Int = 8
     @Option(help: "Threads of the forward / backward pass (default: all cores).") var threads: Int?
     @Option(name: .customLong("save-dir"), help: "Run folder (default runs/detect/train, then train2, …).") var saveDir: String?
+    @Flag(help: "Continue the run in --save-dir (default: the latest runs/detect/train*) from its last finished epoch, with the same settings.") var resume = false
     @Flag(help: "Keep the decoded, resized training images in memory (Ultralytics' cache=ram).") var cache = false
     @Flag(inversion: .prefixedNo, help: "Validate after every epoch (the last epoch is always validated).") var val = true
     @Flag(inversion: .prefixedNo, help: "Write the loss and metric curves (PNG) at the end.") var plots = true
@@ -65,7 +66,8 @@ struct TrainCommand: ParsableCommand {
         s.epochs = epochs; s.imageSize = imgsz; s.batch = batch; s.freeze = freeze; s.patience = patience; s.seed = seed
         s.workers = workers; s.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount; s.closeMosaic = closeMosaic
         s.cacheImages = cache; s.validate = val; s.plots = plots
-        s.saveDirectory = RunFolder.choose(explicit: saveDir, name: "train")
+        s.saveDirectory = RunFolder.choose(explicit: saveDir, resume: resume, name: "train")
+        s.resume = resume
         s.optimizer.optimizer = optimizer; s.optimizer.lr0 = lr0; s.optimizer.lrf = lrf; s.optimizer.momentum = momentum
         s.optimizer.weightDecay = weightDecay; s.optimizer.warmupEpochs = warmupEpochs; s.optimizer.warmupMomentum = warmupMomentum
         s.optimizer.warmupBiasLR = warmupBiasLR; s.optimizer.nominalBatchSize = nbs; s.optimizer.cosineLR = cosLR
@@ -110,10 +112,25 @@ struct TrainCommand: ParsableCommand {
             }
             fflush(stdout)
         }
+        // Ctrl-C: stop after the current batch; the epochs done stay saved for --resume.
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        var interrupted = false
+        interrupt.setEventHandler {
+            interrupted = true
+            printError("\ninterrupt: stopping after this batch (again to quit now)")
+            trainer.cancel()
+            signal(SIGINT, SIG_DFL)
+        }
+        interrupt.resume()
         let summary: TrainingSummary
         do {
             summary = try trainer.run()
         } catch {
+            if interrupted {
+                printError("\(error)")
+                throw ExitCode(130)
+            }
             printError("error: \(error)")
             throw ExitCode(2)
         }

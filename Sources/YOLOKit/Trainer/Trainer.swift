@@ -26,10 +26,23 @@ public struct TrainingSummary: Sendable {
 public final class Trainer {
     public let settings: TrainingSettings
     private let emit: (TrainingEvent) -> Void
+    private let cancelLock = NSLock()
+    private var cancelRequested = false
 
     public init(settings: TrainingSettings, events: @escaping (TrainingEvent) -> Void) {
         self.settings = settings
         self.emit = events
+    }
+
+    /// Asks the run to stop after the batch it is on (Ctrl-C): `run` then throws, and `--resume` continues from the
+    /// last finished epoch. Safe to call from any thread.
+    public func cancel() {
+        cancelLock.lock(); cancelRequested = true; cancelLock.unlock()
+    }
+
+    private var isCancelled: Bool {
+        cancelLock.lock(); defer { cancelLock.unlock() }
+        return cancelRequested
     }
 
     public func run() throws -> TrainingSummary {
@@ -74,7 +87,9 @@ public final class Trainer {
         let template = TrainedWeights(tensors: initial.tensors, metadata: initial.metadata)
         try SafetensorsWriter.write(template.tensors, metadata: template.metadata, to: startPath)
         let startModel = try UltralyticsModel(path: startPath)
-        var (graph, store) = try TrainingGraph.make(from: startModel, freeze: settings.freeze)
+        let made = try TrainingGraph.make(from: startModel, freeze: settings.freeze)
+        let graph = made.graph
+        var store = made.store
         try? FileManager.default.removeItem(atPath: startPath)
         let trainable = store.parameters.filter { !$0.isFrozen }.count
         emit(.info("Transferred \(store.parameters.count + store.buffers.count - initial.reinitialized.count)/\(store.parameters.count + store.buffers.count) float tensors from \(modelPath); \(trainable)/\(store.parameters.count) parameters trainable (freeze=\(settings.freeze))"))
@@ -98,14 +113,37 @@ public final class Trainer {
         let csvPath = (folder as NSString).appendingPathComponent("results.csv")
         let writer = try AtomicFileWriter(temporaryFolder: folder)
         let trainArguments = self.trainArguments(imageSize: imageSize)
+        let statePath = (weightsFolder as NSString).appendingPathComponent("last.resume.safetensors")
+        let fingerprint = try Self.fingerprint(trainArguments + [("val", ["bool", settings.validate ? 1 : 0])])
+        var firstEpoch = 0, elapsedBefore = 0.0
+        if settings.resume {
+            guard FileManager.default.fileExists(atPath: statePath) else {
+                throw TrainingError("\(statePath): no training state to resume (run without --resume first, or give the run's --save-dir)")
+            }
+            let state = try TrainingState.read(from: statePath)
+            guard state.fingerprint == fingerprint else {
+                throw TrainingError("\(statePath): the settings differ from the interrupted run's; resume with the same model, data and hyperparameters")
+            }
+            guard state.epochsDone < settings.epochs else { throw TrainingError("\(folder): all \(settings.epochs) epochs are done; nothing to resume") }
+            try state.restore(into: &store, optimization: &optimization, batchesPerEpoch: batchesPerEpoch)
+            firstEpoch = state.epochsDone
+            bestFitness = state.bestFitness
+            stopper = EarlyStopping(patience: settings.patience, bestFitness: state.stopperBest.fitness, bestEpoch: state.stopperBest.epoch)
+            elapsedBefore = state.elapsedSeconds
+            let text = (try? String(contentsOfFile: csvPath, encoding: .utf8)) ?? ""
+            results = (TrainingResultsFile.parse(text) ?? []).filter { $0.epoch <= firstEpoch }
+            guard results.count == firstEpoch else { throw TrainingError("\(csvPath): holds \(results.count) of the \(firstEpoch) epochs done; cannot resume") }
+            emit(.info("Resuming training from epoch \(firstEpoch + 1) of \(settings.epochs) (\(statePath))"))
+        }
+        let elapsed = { elapsedBefore + elapsedSeconds(since: start) }
 
-        for epoch in 0..<settings.epochs {
+        for epoch in firstEpoch..<settings.epochs {
             let mosaicAllowed = epoch < settings.epochs - settings.closeMosaic
             if epoch == settings.epochs - settings.closeMosaic && settings.augmentation.mosaic > 0 { emit(.info("Closing dataloader mosaic")) }
             let batches = loader.batches(epoch: epoch, batchSize: settings.batch)
             var running = (box: 0.0, cls: 0.0, dfl: 0.0), counted = 0
             var next: TrainingBatchLoader.PendingBatch? = loader.prefetch(batches[0], epoch: epoch, mosaicAllowed: mosaicAllowed)
-            for (i, indices) in batches.enumerated() {
+            for i in batches.indices {
                 let batch = next!.wait()
                 next = i + 1 < batches.count ? loader.prefetch(batches[i + 1], epoch: epoch, mosaicAllowed: mosaicAllowed) : nil
                 for failure in batch.failures { emit(.warning("\(failure) (left out of the batch)")) }
@@ -121,10 +159,12 @@ public final class Trainer {
                     running = ((running.box * n + Double(l.boxLoss)) / (n + 1), (running.cls * n + Double(l.classLoss)) / (n + 1), (running.dfl * n + Double(l.dflLoss)) / (n + 1))
                     counted += 1
                 }
-                _ = indices
                 try optimization.endIteration(ni, store: &store)
+                if isCancelled {
+                    throw TrainingError("stopped in epoch \(epoch + 1) of \(settings.epochs) (batch \(i + 1)); \(epoch) epochs are saved in \(folder): continue with --resume")
+                }
                 emit(.batch(.init(epoch: epoch + 1, epochs: settings.epochs, batch: i + 1, batches: batches.count, box: running.box, cls: running.cls,
-                                  dfl: running.dfl, instances: batch.instances, imageSize: imageSize, seconds: elapsedSeconds(since: start),
+                                  dfl: running.dfl, instances: batch.instances, imageSize: imageSize, seconds: elapsed(),
                                   residentBytes: ResidentMemory.current())))
             }
             let learningRates = optimization.optimizer.groups.map(\.learningRate)
@@ -136,7 +176,7 @@ public final class Trainer {
             for (i, b) in store.buffers.enumerated() { values[b.name] = optimization.ema.bufferValues[i] }
             let weights = try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
             try weights.write(to: lastPath)
-            var row = EpochResult(epoch: epoch + 1, time: elapsedSeconds(since: start), trainLoss: running, precision: 0, recall: 0, mAP50: 0, mAP50_95: 0,
+            var row = EpochResult(epoch: epoch + 1, time: elapsed(), trainLoss: running, precision: 0, recall: 0, mAP50: 0, mAP50_95: 0,
                                   valLoss: (0, 0, 0), learningRates: learningRates)
             var fitness = -(running.box + running.cls + running.dfl)  // Ultralytics' fitness without validation
             if settings.validate || final {
@@ -151,7 +191,7 @@ public final class Trainer {
                 row.valLoss = (valLoss.box, valLoss.cls, valLoss.dfl)
                 fitness = row.fitness
             }
-            row.time = elapsedSeconds(since: start)
+            row.time = elapsed()
             let isBest = bestFitness.map { $0 < fitness } ?? true
             if isBest {
                 bestFitness = fitness
@@ -160,7 +200,10 @@ public final class Trainer {
             results.append(row)
             try writer.write(TrainingResultsFile.text(results), to: csvPath)
             emit(.epoch(row, isBest: isBest))
-            if stopper.update(epoch: epoch + 1, fitness: fitness) && !final {
+            let stop = stopper.update(epoch: epoch + 1, fitness: fitness)
+            try TrainingState(epochsDone: epoch + 1, fingerprint: fingerprint, store: store, optimization: optimization, bestFitness: bestFitness,
+                              stopperBest: (stopper.bestFitness, stopper.bestEpoch), elapsedSeconds: elapsed()).write(to: statePath)
+            if stop && !final {
                 emit(.info("EarlyStopping: no improvement in the last \(settings.patience) epochs; best epoch \(stopper.bestEpoch), saved as best"))
                 stoppedEarly = true
                 break
@@ -177,7 +220,12 @@ public final class Trainer {
         }
         let bestEpoch = results.firstIndex { $0.fitness == results.map(\.fitness).max() }.map { results[$0].epoch } ?? 0
         return TrainingSummary(saveDirectory: folder, lastWeights: lastPath, bestWeights: bestPath, results: results, bestEpoch: bestEpoch,
-                               stoppedEarly: stoppedEarly, skippedImages: checked.problems.count, seconds: elapsedSeconds(since: start))
+                               stoppedEarly: stoppedEarly, skippedImages: checked.problems.count, seconds: elapsed())
+    }
+
+    /// The settings a resumed run must share with the interrupted one, as text.
+    static func fingerprint(_ arguments: [(String, [Any])]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: arguments.map { [$0.0, $0.1] as [Any] }, options: []), as: UTF8.self)
     }
 
     /// The val split's images with their labels; a malformed label file is reported and its image left out.

@@ -71,7 +71,11 @@ public struct EarlyStopping: Sendable, Equatable {
     public private(set) var bestFitness = 0.0
     public private(set) var bestEpoch = 0
 
-    public init(patience: Int) { self.patience = patience }
+    public init(patience: Int, bestFitness: Double = 0, bestEpoch: Int = 0) {
+        self.patience = patience
+        self.bestFitness = bestFitness
+        self.bestEpoch = bestEpoch
+    }
 
     /// `epoch` 1-based, as the trainer calls it. Returns whether to stop.
     public mutating func update(epoch: Int, fitness: Double) -> Bool {

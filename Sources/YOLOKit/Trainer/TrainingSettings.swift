@@ -24,6 +24,8 @@ public struct TrainingSettings: Sendable {
     public var cacheImages = false
     /// Validate every epoch (val); the last epoch is always validated.
     public var validate = true
+    /// Continue the run in `saveDirectory` from its last finished epoch (same settings).
+    public var resume = false
     /// Write the loss / metric plots at the end.
     public var plots = true
     public var optimizer = OptimizerSettings()
