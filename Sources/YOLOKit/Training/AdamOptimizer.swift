@@ -24,9 +24,9 @@ public struct AdamOptimizer: ParameterOptimizer {
     public let weightDecayStyle: WeightDecayStyle
     /// First and second moments by parameter index (zeros, created at the first step as torch does), and the
     /// number of steps each parameter has taken.
-    public private(set) var firstMoments: [[Float]]
-    public private(set) var secondMoments: [[Float]]
-    public private(set) var stepCounts: [Int]
+    public internal(set) var firstMoments: [[Float]]
+    public internal(set) var secondMoments: [[Float]]
+    public internal(set) var stepCounts: [Int]
 
     public init(groups: [OptimizerGroupSettings], beta1: Double, beta2: Double = 0.999, epsilon: Double = 1e-8,
                 weightDecayStyle: WeightDecayStyle, parameterCount: Int) throws {

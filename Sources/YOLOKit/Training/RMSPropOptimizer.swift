@@ -12,8 +12,8 @@ public struct RMSPropOptimizer: ParameterOptimizer {
     public let alpha: Double
     public let epsilon: Double
     /// Square averages and momentum buffers by parameter index (zeros from the first step on).
-    public private(set) var squareAverages: [[Float]]
-    public private(set) var momentumBuffers: [[Float]]
+    public internal(set) var squareAverages: [[Float]]
+    public internal(set) var momentumBuffers: [[Float]]
 
     public init(groups: [OptimizerGroupSettings], alpha: Double = 0.99, epsilon: Double = 1e-8, parameterCount: Int) throws {
         guard groups.count == ParameterGroup.allCases.count else { throw OptimizerError("RMSprop needs \(ParameterGroup.allCases.count) parameter groups, got \(groups.count)") }

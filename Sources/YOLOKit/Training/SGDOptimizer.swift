@@ -10,7 +10,7 @@ public struct SGDOptimizer: ParameterOptimizer {
     public var groups: [OptimizerGroupSettings]
     public let nesterov: Bool
     /// Momentum buffers by parameter index; empty until the parameter's first step (torch creates them there).
-    public private(set) var momentumBuffers: [[Float]]
+    public internal(set) var momentumBuffers: [[Float]]
 
     /// Throws, as torch does, for Nesterov without momentum.
     public init(groups: [OptimizerGroupSettings], nesterov: Bool, parameterCount: Int) throws {

@@ -1,0 +1,50 @@
+import Foundation
+
+/// The exported form of the model being trained: the state-dict layout (names, shapes, integer counters) and the
+/// safetensors metadata that rebuilds the module tree (`UltralyticsModel.exportMetadata`). Trained values are
+/// written into it by name, so the files `yolo detect|val|export --model` load are exports of the trained model.
+public struct TrainedWeights: Sendable {
+    /// The state dict, values as they were when the run started (after a head rebuild).
+    public private(set) var tensors: [WeightTensor]
+    public private(set) var metadata: [String: String]
+
+    public init(tensors: [WeightTensor], metadata: [String: String]) {
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// `values` by state-dict name replace the float tensors they name (each must keep its size); the metadata's
+    /// `checkpoint` entry records `epoch`, `best_fitness` and `train_args` (imgsz, data, task, and the hyperparameters
+    /// given), so a loaded model predicts at the training size by default.
+    public func filled(with values: [String: [Float]], epoch: Int, bestFitness: Double?, trainArguments: [(String, [Any])]) throws -> TrainedWeights {
+        var out = self
+        for (i, t) in tensors.enumerated() {
+            guard let v = values[t.name] else { continue }
+            guard v.count == t.elementCount else {
+                throw TrainingError("\(t.name): \(v.count) trained values for a tensor of shape \(t.shape)")
+            }
+            out.tensors[i] = WeightTensor(name: t.name, shape: t.shape, floats: v, dtype: .float32)
+        }
+        var top: [Any] = []
+        if let text = metadata["checkpoint"], let list = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] {
+            top = list.filter { entry in
+                guard let pair = entry as? [Any], let key = pair.first as? String else { return false }
+                return !["epoch", "best_fitness", "train_args", "date"].contains(key)
+            }
+        }
+        top.append(["epoch", ["int", epoch]])
+        top.append(["best_fitness", bestFitness.map { ["float", "\($0)"] } ?? ["none"]])
+        top.append(["date", ["str", ISO8601DateFormatter().string(from: Date())]])
+        top.append(["train_args", ["dict", trainArguments.map { [["str", $0.0], $0.1] as [Any] }]])
+        out.metadata["checkpoint"] = String(decoding: try JSONSerialization.data(withJSONObject: top, options: []), as: UTF8.self)
+        out.metadata["dtype"] = WeightDType.float32.rawValue
+        return out
+    }
+
+    /// Writes `<stem>.safetensors` and the state-dict `<stem>.pt` beside it, each atomically (a temporary file
+    /// renamed over the old one), so a run killed while saving leaves the previous file whole.
+    public func write(to safetensorsPath: String) throws {
+        try SafetensorsWriter.write(tensors, metadata: metadata, to: safetensorsPath)
+        try StateDictWriter.write(tensors, to: (safetensorsPath as NSString).deletingPathExtension + ".pt")
+    }
+}
