@@ -16,6 +16,9 @@ public enum ModelFile {
         case "safetensors":
             // An export names its kind in `__metadata__.format`: Darknet (DarknetExport) or Ultralytics.
             let file = try SafetensorsFile(path: path)
+            if QuantizedModelFile.isQuantized(file) {  // `yolo quantize`'s int8 file
+                return try QuantizedModelFile.load(file, imageSize: imageSize, endToEnd: endToEnd, options: options)
+            }
             if file.metadata["format"] == DarknetExport.formatTag {
                 guard endToEnd != true else { throw ModelLoadError(path: path, reason: "Darknet models have no end-to-end (NMS-free) head") }
                 return try DarknetExport.load(file, inputSize: imageSize, options: options)
