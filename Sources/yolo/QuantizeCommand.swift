@@ -62,6 +62,7 @@ struct QuantizeCommand: ParsableCommand {
 
     func validate() throws {
         if modelOptions.backend == .both { throw ValidationError("--backend both is for `yolo bench`; give blas or swift") }
+        if modelOptions.precision != .fp32 { throw ValidationError("--precision must be fp32 for `yolo quantize` (it quantizes the fp32 model)") }
         guard images >= 1 else { throw ValidationError("--images must be at least 1 (got \(images))") }
         guard keepFP32 >= 0 else { throw ValidationError("--keep-fp32 must be at least 0 (got \(keepFP32))") }
         guard sensitivityImages >= 1 else { throw ValidationError("--sensitivity-images must be at least 1 (got \(sensitivityImages))") }

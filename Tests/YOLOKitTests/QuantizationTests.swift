@@ -143,14 +143,18 @@ final class QuantizationTests: TemporaryFolderTestCase {
     /// The raw outputs of fp32 and int8 on the calibration photos: mean relative squared error per output channel
     /// below `bound`, and every fp32 detection (conf ≥ 0.4) found by int8 with the same class at IoU ≥ 0.9.
     func checkWholeNetwork(_ fp32: any DetectionModel, bound: Double, minIoU: Float = 0.9, file: StaticString = #filePath, line: UInt = #line) throws {
+        let plan = try fullPlan(fp32, try photos())
+        try checkAgreement(fp32, try QuantizedDetectionModel(base: fp32, plan: plan, method: "minmax"), bound: bound, minIoU: minIoU, file: file, line: line)
+    }
+
+    func checkAgreement(_ fp32: any DetectionModel, _ int8: any DetectionModel, bound: Double, minIoU: Float = 0.9,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
         let images = try photos()
-        let plan = try fullPlan(fp32, images)
-        let int8 = try QuantizedDetectionModel(base: fp32, plan: plan, method: "minmax")
         let options = ExecutionOptions(threads: 2)
         for (i, image) in images.enumerated() {
             let reference = QuantizationSensitivity.outputChannels(fp32, image, options: options)
             let error = QuantizationSensitivity.relativeError(QuantizationSensitivity.outputChannels(int8, image, options: options), reference)
-            print("whole network \(fp32.summary), photo \(i): mean relative squared error \(error)")
+            print("whole network \(int8.summary), photo \(i): mean relative squared error \(error)")
             XCTAssertLessThan(error, bound, "photo \(i)", file: file, line: line)
             XCTAssertGreaterThan(error, 0, "int8 ran (the outputs differ from fp32)", file: file, line: line)
             let a = Detector(model: fp32, execution: options).detect(image), b = Detector(model: int8, execution: options).detect(image)
@@ -171,6 +175,47 @@ final class QuantizationTests: TemporaryFolderTestCase {
         try checkWholeNetwork(model, bound: 0.04)  // measured 0.0026 (bus), 0.015 (zidane) at 320, every conv int8
     }
 
+    // MARK: - bf16
+
+    func testBF16ConvWithinItsRoundingBound() throws {
+        var rng = SystemRandomNumberGenerator()
+        let kernels = LowPrecisionKernel.BF16.allCases.filter { $0 != .automatic && CPUFeatures.current.isSuperset(of: $0.requiredFeatures) }
+        for (c, h, w, f, k, s, p) in [(3, 17, 13, 16, 3, 2, 1), (32, 8, 10, 24, 1, 1, 0), (7, 9, 9, 13, 3, 1, 1)] {
+            let shape = TensorShape(channels: c, height: h, width: w)
+            let weights = (0..<(f * c * k * k)).map { _ in Float.random(in: -0.5...0.5, using: &rng) }
+            let bias = (0..<f).map { _ in Float.random(in: -1...1, using: &rng) }
+            let input = (0..<shape.count).map { _ in Float.random(in: -2...3, using: &rng) }
+            let fp32 = conv(channels: c, height: h, width: w, filters: f, size: k, stride: s, pad: p, weights: weights, bias: bias)
+            let reference = run(fp32, input, inputShape: shape)
+            // Σ_k |w|·|x| per output: the fp32 conv of |w| on |x| (no bias).
+            let magnitude = run(conv(channels: c, height: h, width: w, filters: f, size: k, stride: s, pad: p, weights: weights.map(abs),
+                                     bias: [Float](repeating: 0, count: f)), input.map(abs), inputShape: shape)
+            let depth = c * k * k
+            for kernel in kernels {
+                let out = run(try BF16ConvolutionLayer(fp32, kernel: kernel), input, inputShape: shape, threads: 2)
+                var worst: Float = 0
+                for i in out.indices {
+                    let bound = magnitude[i] * (1.01 * 0x1p-8 + Float(depth + 2) * 0x1p-23) + abs(bias[i / (out.count / f)]) * 0x1p-23
+                    XCTAssertLessThanOrEqual(abs(out[i] - reference[i]), bound, "\(kernel), output \(i)")
+                    worst = max(worst, abs(out[i] - reference[i]) / bound)
+                }
+                XCTAssertGreaterThan(worst, 0.01, "bf16 ran (the error is not far below its bound)")
+            }
+        }
+    }
+
+    func testBF16PrecisionRunsAnyFP32Model() throws {
+        let cfg = try TestPaths.requireModel("yolov3-tiny.cfg")
+        let fp32 = try ModelFile.load(cfg, options: ExecutionOptions(threads: 2))
+        let bf16 = try ModelFile.load(cfg, options: ExecutionOptions(threads: 2, precision: .bf16))
+        XCTAssertTrue(bf16 is BF16DetectionModel)
+        try checkAgreement(fp32, bf16, bound: 0.005)
+        XCTAssertTrue(bf16.summary.contains("bf16 (13 of 13 convs)"), bf16.summary)
+        let v8 = try TestPaths.requireModel("fall-yolov8s.pt")
+        try checkAgreement(try ModelFile.load(v8, imageSize: 320, options: ExecutionOptions(threads: 2)),
+                           try ModelFile.load(v8, imageSize: 320, options: ExecutionOptions(threads: 2, precision: .bf16)), bound: 0.005)
+    }
+
     // MARK: - The int8 file
 
     /// Writes `model` quantized, loads it back and checks it gives the in-memory int8 model's outputs.
@@ -187,6 +232,17 @@ final class QuantizationTests: TemporaryFolderTestCase {
         guard let quantized = loaded as? QuantizedDetectionModel else { return path }
         XCTAssertEqual(quantized.plan.count, plan.count)
         let inMemory = try QuantizedDetectionModel(base: model, plan: plan, method: "minmax")
+        // The same q and input quantization in every int8 layer (the file's q fold back to the in-memory model's).
+        let shape = model.inputShape(imageWidth: images[0].width, imageHeight: images[0].height)
+        let layersA = inMemory.network(for: shape).nodes.compactMap { $0.layer as? Int8ConvolutionLayer }
+        let layersB = loaded.network(for: shape).nodes.compactMap { $0.layer as? Int8ConvolutionLayer }
+        XCTAssertEqual(layersA.count, plan.count)
+        XCTAssertEqual(layersA.count, layersB.count)
+        for (a, b) in zip(layersA, layersB) {
+            XCTAssertEqual(a.quantizedWeights, b.quantizedWeights)
+            XCTAssertEqual(a.inputQuantization, b.inputQuantization)
+            for (x, y) in zip(a.weightQuantization.scales, b.weightQuantization.scales) { XCTAssertEqual(x, y, accuracy: x * 1e-5) }
+        }
         let options = ExecutionOptions(threads: 2)
         for image in images {
             let a = QuantizationSensitivity.outputChannels(inMemory, image, options: options).flatMap { $0 }
@@ -259,6 +315,9 @@ final class QuantizationTests: TemporaryFolderTestCase {
             t[i] = WeightTensor(name: t[i].name, dtype: .int8, shape: [t[i].shape.reduce(1, *)], data: t[i].data)
         }, "not a conv weight")
         try expectError({ _, m in m["quantization"] = "int4/9" }, "unknown quantization 'int4/9'")
+        XCTAssertThrowsError(try ModelFile.load(path, options: ExecutionOptions(precision: .bf16))) { error in
+            XCTAssertTrue("\(error)".contains("precision bf16 runs fp32 models"), "\(error)")
+        }
     }
 
     // MARK: - The command line
@@ -287,6 +346,7 @@ final class QuantizationTests: TemporaryFolderTestCase {
             (["--calib", photos, "--method", "median"], "median"),
             (["--calib", photos, "--keep-fp32", "-1"], "--keep-fp32"),
             (["--calib", photos, "--backend", "both"], "--backend both"),
+            (["--calib", photos, "--precision", "bf16"], "--precision must be fp32"),
             (["--calib", photos, "--output", cfg], "--output must be a .safetensors file"),
             ([], "--calib"),
         ]
