@@ -99,6 +99,21 @@ final class QuantizationTests: TemporaryFolderTestCase {
         }
     }
 
+    func testVectorQuantizeEqualsScalarQuantize() throws {
+        var rng = SystemRandomNumberGenerator()
+        let q = try ActivationQuantization(min: -1.3, max: 7.9)
+        // Inside and outside the range, exact ties (k + 0.5 steps), NaN and infinities; a count that is not a multiple of 16.
+        var x = (0..<1003).map { _ in Float.random(in: -4...12, using: &rng) }
+        for i in 0..<40 { x[i] = q.scale * (Float(i) - 20.5) }
+        x[50] = .nan; x[51] = .infinity; x[52] = -.infinity
+        var out = [UInt8](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { q.quantize(p.baseAddress!, count: x.count, into: $0.baseAddress!) } }
+        XCTAssertEqual(out, x.map { q.quantize($0) })
+        XCTAssertEqual(out[50], q.zeroPoint)
+        XCTAssertEqual(out[51], 255)
+        XCTAssertEqual(out[52], 0)
+    }
+
     func testGroupedConvolutionStaysFP32() throws {
         let grouped = ConvolutionLayer(inputShape: TensorShape(channels: 4, height: 5, width: 5), filters: 4, size: 3, stride: 1, pad: 1, groups: 4,
                                        activation: .linear, weights: FloatBuffer([Float](repeating: 0.1, count: 36)), bias: FloatBuffer([Float](repeating: 0, count: 4)))

@@ -5,7 +5,7 @@
   2. NNCF post-training quantization of the OpenVINO model, as Ultralytics' INT8 exporter sets it up:
      `nncf.quantize(preset=MIXED, subset_size=<all calibration images>)` with the Sigmoid ops and every op of the
      Detect head (the last top-level layer) in the ignored scope; calibration images letterboxed (gray 114) from
-     --calib, the same images `yolo quantize --calib` takes. Saved as Models/<stem>-int8-openvino/ (git-ignored).
+     --calib, the same images `yolo quantize --calib` takes. Saved as runs/<stem>-int8-openvino/ (git-ignored).
   3. Rounds, each back to back on the same letterboxed bus.jpg tensor: `yolo bench` of the fp32 model and of our
      int8 file (--backend blas), OpenVINO f32 and OpenVINO INT8 forward calls; medians, and per-round ratios.
   4. mAP50-95 of the OpenVINO INT8 model on --data (val split) with our own matching: `yolo val --predictions`-free,
@@ -102,6 +102,7 @@ def openvino_map(compiled, data_yaml: str, names: int) -> float:
     import yaml
     from ultralytics.data.augment import LetterBox
     from ultralytics.utils import ops
+    from ultralytics.utils.nms import non_max_suppression
     from ultralytics.utils.metrics import DetMetrics, box_iou
     cfg = yaml.safe_load(Path(data_yaml).read_text())
     base = Path(cfg.get("path", Path(data_yaml).parent))
@@ -115,7 +116,7 @@ def openvino_map(compiled, data_yaml: str, names: int) -> float:
         img = LetterBox((640, 640), auto=False, stride=32)(image=im0)
         x = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
         y = torch.from_numpy(np.array(request.infer({0: x})[compiled.output(0)]))
-        det = ops.non_max_suppression(y, conf_thres=0.001, iou_thres=0.7, multi_label=True, max_det=300)[0]
+        det = non_max_suppression(y, conf_thres=0.001, iou_thres=0.7, multi_label=True, max_det=300)[0]
         det[:, :4] = ops.scale_boxes((640, 640), det[:, :4], (h0, w0))
         label_file = Path(str(f).replace("/images/", "/labels/")).with_suffix(".txt")
         rows = [list(map(float, l.split())) for l in label_file.read_text().splitlines() if l.strip()] if label_file.exists() else []
@@ -159,6 +160,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-timing", dest="timing", action="store_false", help="only the mAP part (with --data)")
     ap.add_argument("--yolo", type=Path, default=ROOT / ".build" / "release" / "yolo")
     args = ap.parse_args()
     import nncf
@@ -170,32 +172,33 @@ def main() -> None:
     images = calibration_images(args.calib, args.images)
     onnx_path = peers.export_onnx(pt, h, w)
     print(f"NNCF {nncf.__version__}, OpenVINO {ov.__version__.split('-')[0]}: quantizing {onnx_path.name} on {len(images)} images", flush=True)
-    int8_model, ignored = quantize_openvino(onnx_path, images, h, w, peers.MODELS / f"{pt.stem}-int8-openvino")
-    print(f"  {ignored} ops in the ignored scope (Sigmoid + the Detect head)")
-    x = peers.letterboxed_bus(h, w)
-    f32 = compile_model(ov.Core().read_model(str(onnx_path)), args.threads, "f32")
-    i8 = compile_model(int8_model, args.threads, "f32")
-    rows: dict[str, list[float]] = {}
-    for r in range(args.rounds):
-        got = {
-            "SwiftYOLO fp32 (blas)": yolo_bench(args.yolo, str(pt), args.threads, args.runs, args.warmup)["backends"][0]["forward_ms"]["median"],
-            "SwiftYOLO int8": yolo_bench(args.yolo, args.int8, args.threads, args.runs, args.warmup)["backends"][0]["forward_ms"]["median"],
-        }
-        for name, compiled in (("OpenVINO f32", f32), ("OpenVINO INT8 (NNCF, mixed)", i8)):
-            request = compiled.create_infer_request()
-            got[name] = peers.timed(lambda: request.infer({0: x}), args.warmup, args.runs)["median"]
-        print(f"round {r + 1}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in got.items()), flush=True)
-        for k, v in got.items():
-            rows.setdefault(k, []).append(v)
-    print(f"\nforward ms at {w}×{h}, {args.threads} threads, median of per-round medians ({args.rounds} rounds):")
-    for k, v in rows.items():
-        print(f"  {k:32s} {statistics.median(v):8.1f}")
-    ratios = [a / b for a, b in zip(rows["SwiftYOLO int8"], rows["OpenVINO INT8 (NNCF, mixed)"])]
-    print(f"  ours int8 / OpenVINO INT8: {statistics.median(ratios):.2f} (per-round median); "
-          f"ours int8 / ours fp32: {statistics.median(a / b for a, b in zip(rows['SwiftYOLO int8'], rows['SwiftYOLO fp32 (blas)'])):.2f}")
+    if args.timing:
+        int8_model, ignored = quantize_openvino(onnx_path, images, h, w, ROOT / "runs" / f"{pt.stem}-int8-openvino")
+        print(f"  {ignored} ops in the ignored scope (Sigmoid + the Detect head)")
+        x = peers.letterboxed_bus(h, w)
+        f32 = compile_model(ov.Core().read_model(str(onnx_path)), args.threads, "f32")
+        i8 = compile_model(int8_model, args.threads, "f32")
+        rows: dict[str, list[float]] = {}
+        for r in range(args.rounds):
+            got = {
+                "SwiftYOLO fp32 (blas)": yolo_bench(args.yolo, str(pt), args.threads, args.runs, args.warmup)["backends"][0]["forward_ms"]["median"],
+                "SwiftYOLO int8": yolo_bench(args.yolo, args.int8, args.threads, args.runs, args.warmup)["backends"][0]["forward_ms"]["median"],
+            }
+            for name, compiled in (("OpenVINO f32", f32), ("OpenVINO INT8 (NNCF, mixed)", i8)):
+                request = compiled.create_infer_request()
+                got[name] = peers.timed(lambda: request.infer({0: x}), args.warmup, args.runs)["median"]
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in got.items()), flush=True)
+            for k, v in got.items():
+                rows.setdefault(k, []).append(v)
+        print(f"\nforward ms at {w}×{h}, {args.threads} threads, median of per-round medians ({args.rounds} rounds):")
+        for k, v in rows.items():
+            print(f"  {k:32s} {statistics.median(v):8.1f}")
+        ratios = [a / b for a, b in zip(rows["SwiftYOLO int8"], rows["OpenVINO INT8 (NNCF, mixed)"])]
+        print(f"  ours int8 / OpenVINO INT8: {statistics.median(ratios):.2f} (per-round median); "
+              f"ours int8 / ours fp32: {statistics.median(a / b for a, b in zip(rows['SwiftYOLO int8'], rows['SwiftYOLO fp32 (blas)'])):.2f}")
     if args.data:
         onnx640 = peers.export_onnx(pt, 640, 640)
-        square, _ = quantize_openvino(onnx640, images, 640, 640, peers.MODELS / f"{pt.stem}-int8-openvino-640")
+        square, _ = quantize_openvino(onnx640, images, 640, 640, ROOT / "runs" / f"{pt.stem}-int8-openvino-640")
         names = len(__import__("ultralytics").YOLO(str(pt)).names)
         m_f32, n = openvino_map(compile_model(ov.Core().read_model(str(onnx640)), args.threads, "f32"), args.data, names)
         m_i8, _ = openvino_map(compile_model(square, args.threads, "f32"), args.data, names)

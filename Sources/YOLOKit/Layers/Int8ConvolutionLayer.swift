@@ -76,7 +76,9 @@ public final class Int8ConvolutionLayer: NetworkLayer {
         let scratch = UnsafeMutableRawPointer(context.workspace.pointer)
         let quantized = scratch.bindMemory(to: UInt8.self, capacity: Self.aligned(count) + scratchBytes.columns)
         let x = inputs[0].pointer, q = inputQuantization
-        let workers = count < 65_536 ? 1 : context.threads
+        // Quantizing takes ~1 ns a value: below ~1 M values a second thread costs more than it saves (and on a busy
+        // machine a parallel region can wait a whole time slice for its second thread).
+        let workers = count < 1 << 20 ? 1 : context.threads
         parallelChunks((count + 63) / 64, threads: workers) { blocks in
             let lo = blocks.lowerBound * 64, hi = min(count, blocks.upperBound * 64)
             q.quantize(x + lo, count: hi - lo, into: quantized + lo)

@@ -5,7 +5,7 @@ func quantizedIm2col(_ input: UnsafePointer<UInt8>, channels: Int, height: Int, 
                      kernel: Int, stride: Int, pad: Int, outHeight: Int, outWidth: Int, zeroPoint: UInt8,
                      into columns: UnsafeMutablePointer<UInt8>, threads: Int) {
     let outPlane = outHeight * outWidth, rows = channels * kernel * kernel
-    let workers = rows * outPlane < 65_536 ? 1 : threads
+    let workers = rows * outPlane < 1 << 20 ? 1 : threads  // bytes copied; below ~1 MB one thread is faster
     parallelChunks(rows, threads: workers) { range in
         for r in range {
             let c = r / (kernel * kernel), ky = (r / kernel) % kernel, kx = r % kernel
