@@ -15,14 +15,18 @@ public struct ExecutionOptions: Sendable, Equatable {
     public var winograd: WinogradPolicy
     /// Bounds on what a model file may ask for, checked when a model loads.
     public var limits: ModelLimits
+    /// The arithmetic of the convolutions (`ModelFile.load` wraps an fp32 model for bf16).
+    public var precision: Precision
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, backend: GEMMBackendKind = .blas,
-                swiftKernel: SwiftGEMM.Kernel = .automatic, winograd: WinogradPolicy = .measured, limits: ModelLimits = ModelLimits()) {
+                swiftKernel: SwiftGEMM.Kernel = .automatic, winograd: WinogradPolicy = .measured, limits: ModelLimits = ModelLimits(),
+                precision: Precision = .fp32) {
         self.threads = max(1, threads)
         self.backend = backend
         self.swiftKernel = swiftKernel
         self.winograd = winograd
         self.limits = limits
+        self.precision = precision
     }
 
     /// The GEMM backend these options describe, splitting each call over `threads` threads.

@@ -12,8 +12,10 @@ public final class UltralyticsDetectionModel: DetectionModel {
     static let cachedSizes = 3
 
     /// `imageSize`: nil takes the checkpoint's training `imgsz` (640 when it has none); rounded up to the stride.
-    public init(path: String, imageSize: Int? = nil, endToEnd: Bool? = nil, options: ExecutionOptions = ExecutionOptions()) throws {
-        model = try UltralyticsModel(path: path, endToEnd: endToEnd, options: options)
+    /// `file`: the export already opened (`UltralyticsModel.init`).
+    public init(path: String, imageSize: Int? = nil, endToEnd: Bool? = nil, options: ExecutionOptions = ExecutionOptions(),
+                file: SafetensorsFile? = nil) throws {
+        model = try UltralyticsModel(path: path, endToEnd: endToEnd, options: options, file: file)
         let stride = model.strides.max() ?? 32, size = imageSize ?? model.trainingImageSize ?? 640
         self.imageSize = max(stride, (size + stride - 1) / stride * stride)
     }

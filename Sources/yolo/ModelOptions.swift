@@ -18,6 +18,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "GEMM backend: blas (OpenBLAS) or swift (the project's pure-Swift kernels); the same detections. `yolo bench` also takes both (its default).")
     var backend: BackendChoice?
 
+    @Option(help: "Convolution arithmetic: fp32, or bf16 (bf16 weights and activations, fp32 sums; for fp32 models — an int8 model is a file of its own, `yolo quantize`).")
+    var precision: Precision = .fp32
+
     @Flag(help: "YOLO26: run the NMS-free one-to-one head (Ultralytics' nms=False) instead of the one-to-many head with NMS (Ultralytics' default).")
     var end2end = false
 
@@ -47,7 +50,7 @@ struct ModelOptions: ParsableArguments {
         default: winograd = .measured
         }
         let kernel = env["YOLO_SWIFT_GEMM_KERNEL"].flatMap(SwiftGEMM.Kernel.init(rawValue:)) ?? .automatic
-        return ExecutionOptions(threads: threads ?? self.threads, backend: backend, swiftKernel: kernel, winograd: winograd)
+        return ExecutionOptions(threads: threads ?? self.threads, backend: backend, swiftKernel: kernel, winograd: winograd, precision: precision)
     }
 
     /// Loads the model for `backend` (size rounded as `roundedImageSize`, given once by the caller).
@@ -56,6 +59,8 @@ struct ModelOptions: ParsableArguments {
                      endToEnd: end2end ? true : nil)
     }
 }
+
+extension Precision: ExpressibleByArgument {}
 
 /// `--backend blas|swift` (and `both` for `yolo bench`): which GEMM runs the convolutions.
 enum BackendChoice: String, ExpressibleByArgument, CaseIterable {

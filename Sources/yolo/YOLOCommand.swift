@@ -6,7 +6,7 @@ struct YOLOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "yolo",
         abstract: "YOLO object detection on the CPU (OpenBLAS), for Darknet and Ultralytics models.",
-        subcommands: [DetectCommand.self, ValCommand.self, TrainCommand.self, BenchCommand.self, InfoCommand.self, ExportCommand.self, PruneCommand.self, CompressCommand.self, ModelsCommand.self],
+        subcommands: [DetectCommand.self, ValCommand.self, TrainCommand.self, BenchCommand.self, InfoCommand.self, ExportCommand.self, PruneCommand.self, CompressCommand.self, QuantizeCommand.self, ModelsCommand.self],
         defaultSubcommand: nil
     )
 

@@ -38,12 +38,13 @@ public final class UltralyticsModel {
     /// `endToEnd`: run the one-to-one (NMS-free) branch of a YOLO26 head. nil or false: the one-to-many branch,
     /// whose boxes need NMS (what Ultralytics' predict runs by default, `nms=None`), unless the head has only the
     /// one-to-one branch. `options`: the limits the file is checked against and the Winograd policy of the networks.
-    public init(path: String, endToEnd: Bool? = nil, options: ExecutionOptions = ExecutionOptions()) throws {
+    /// `file`: the export already opened (an int8 file dequantized in memory); nil reads `path`.
+    public init(path: String, endToEnd: Bool? = nil, options: ExecutionOptions = ExecutionOptions(), file: SafetensorsFile? = nil) throws {
         self.path = path
         self.limits = options.limits
         self.winograd = options.winograd
         if (path as NSString).pathExtension.lowercased() == "safetensors" {
-            let exported = try UltralyticsSafetensors.open(path: path)
+            let exported = try file.map { try UltralyticsSafetensors.open(file: $0) } ?? UltralyticsSafetensors.open(path: path)
             checkpoint = exported.tensors
             root = exported.root
         } else {

@@ -8,7 +8,12 @@ import Foundation
 /// error naming the file and the tensor.
 enum UltralyticsSafetensors {
     static func open(path: String) throws -> (tensors: SafetensorsTensorSource, root: PickleValue) {
-        let file = try SafetensorsFile(path: path)
+        try open(file: try SafetensorsFile(path: path))
+    }
+
+    /// An export already opened (or made in memory: an int8 file dequantized, `QuantizedModelFile`).
+    static func open(file: SafetensorsFile) throws -> (tensors: SafetensorsTensorSource, root: PickleValue) {
+        let path = file.path
         let source = SafetensorsTensorSource(file: file)
         func fail(_ reason: String) -> ModelLoadError { ModelLoadError(path: path, reason: reason) }
         guard file.metadata["format"] == UltralyticsModel.exportFormatTag else {

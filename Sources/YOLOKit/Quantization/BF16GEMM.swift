@@ -52,6 +52,13 @@ public struct BF16GEMM: Sendable {
         self.threads = max(1, threads)
     }
 
+    /// A kernel already resolved for this CPU (a layer resolves once when it is built, then runs on each pass's threads).
+    init(resolved kernel: LowPrecisionKernel.BF16, threads: Int) {
+        precondition(kernel != .automatic, "BF16GEMM: resolve the kernel first")
+        self.kernel = kernel
+        self.threads = max(1, threads)
+    }
+
     /// The bf16 bits of `x`, rounded to nearest even (NaN stays NaN).
     public static func bfloat16Bits(_ x: Float) -> UInt16 { cqk_f32_to_bf16(x) }
 

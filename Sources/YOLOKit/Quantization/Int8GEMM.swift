@@ -84,6 +84,13 @@ public struct Int8GEMM: Sendable {
         self.threads = max(1, threads)
     }
 
+    /// A kernel already resolved for this CPU (a layer resolves once when it is built, then runs on each pass's threads).
+    init(resolved kernel: LowPrecisionKernel.Int8, threads: Int) {
+        precondition(kernel != .automatic, "Int8GEMM: resolve the kernel first")
+        self.kernel = kernel
+        self.threads = max(1, threads)
+    }
+
     /// Raw sums: c[i, j] = Σ_k W[i, k] · x[k, j]. `x` has weights.depth rows of `columns` values at stride ldx
     /// (default columns); c has weights.rows rows at stride ldc (default columns).
     public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,

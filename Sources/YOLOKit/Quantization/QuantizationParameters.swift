@@ -83,15 +83,19 @@ public struct ActivationQuantization: Sendable, Equatable {
         return UInt8(Swift.min(255, Swift.max(0, v)))
     }
 
-    /// q[i] = quantize(x[i]) (the same values), 16 at a time.
+    /// q[i] = quantize(x[i]) (the same values), 16 at a time. The integer in 0…255 is read off the float's bits
+    /// (v + 2^23 holds v in its low mantissa byte): the standard library's SIMD16<Float> → SIMD16<Int32> → SIMD16<UInt8>
+    /// conversions run lane by lane through generic code, measured ~150 ns a value against ~0.6 ns this way.
     public func quantize(_ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<UInt8>) {
         let s = SIMD16<Float>(repeating: scale), z = SIMD16<Float>(repeating: Float(zeroPoint))
+        let magic = SIMD16<Float>(repeating: 8_388_608)  // 2^23
         var i = 0
         while i + 16 <= count {
             var v = (loadV(x + i) / s).rounded(.toNearestOrEven) + z
             v = v.replacing(with: z, where: v .!= v)  // NaN → z
-            v = vmin(vmax(v, SIMD16(repeating: 0)), SIMD16(repeating: 255))
-            UnsafeMutableRawPointer(q + i).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: SIMD16<Int32>(v)), as: SIMD16<UInt8>.self)
+            v = vmin(vmax(v, SIMD16(repeating: 0)), SIMD16(repeating: 255)) + magic
+            let bits = unsafeBitCast(v, to: SIMD16<UInt32>.self)
+            for lane in 0..<16 { q[i + lane] = UInt8(truncatingIfNeeded: bits[lane]) }
             i += 16
         }
         while i < count { q[i] = quantize(x[i]); i += 1 }
