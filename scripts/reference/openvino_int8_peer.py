@@ -120,7 +120,7 @@ def openvino_map(compiled, data_yaml: str, names: int) -> float:
         det[:, :4] = ops.scale_boxes((640, 640), det[:, :4], (h0, w0))
         label_file = Path(str(f).replace("/images/", "/labels/")).with_suffix(".txt")
         rows = [list(map(float, l.split())) for l in label_file.read_text().splitlines() if l.strip()] if label_file.exists() else []
-        rows = [r for r in rows if int(r[0]) < names]
+        rows = [r for r in rows if len(r) == 5 and int(r[0]) < names]  # box lines only; other lines are left out here
         labels = torch.tensor(rows).reshape(-1, 5)
         cls = labels[:, 0]
         boxes = ops.xywh2xyxy(labels[:, 1:5]) * torch.tensor([w0, h0, w0, h0])
