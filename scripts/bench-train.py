@@ -14,7 +14,8 @@ assignment work.
 
 Each of --rounds rounds times ours, then PyTorch, back to back; the ratio (ours / PyTorch, below 1: SwiftYOLO
 is faster) is taken per round and its median printed. The machine is what it is: say how loaded it was when you
-publish figures.
+publish figures. On a shared machine whose other core is busy, PyTorch's OpenMP threads (--threads 2 on 2 cores)
+slow down by 5-30x (measured 2.2-9.7 s per step against 0.3 s idle); --threads 1 still compares like with like.
 
 Usage (from the repository root, after `swift build -c release -Xswiftc -target-cpu -Xswiftc native`):
   .venv/bin/python scripts/bench-train.py [--model Models/fall-yolov8s.pt] [--batch 2] [--imgsz 256] [--threads 2]
