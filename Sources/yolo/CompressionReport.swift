@@ -73,86 +73,21 @@ struct CompressionReportOptions: ParsableArguments {
             throw ExitCode(1)
         }
         let before = try original.model.info(imageSize: imageSize), after = try compressed.model.info(imageSize: imageSize)
-        var rows: [(String, String, String, String)] = []
-        func change(_ a: Double, _ b: Double) -> String { a == 0 ? "" : String(format: "%+.1f %%", (b / a - 1) * 100) }
-        rows.append(("parameters", before.parameters.formatted, after.parameters.formatted, change(Double(before.parameters), Double(after.parameters))))
-        rows.append(("GFLOPs (\(before.inputShape[2])×\(before.inputShape[1]))", String(format: "%.2f", before.gflops), String(format: "%.2f", after.gflops),
-                     change(before.gflops, after.gflops)))
-        let beforeBytes = Self.fileSize(of: sourcePath)
-        rows.append(("file size", Self.megabytes(beforeBytes), Self.megabytes(result.fileSize), change(Double(beforeBytes), Double(result.fileSize))))
-        let photo = sample ?? (try? ModelRegistry.samplePhoto("bus.jpg")) ?? "Models/samples/bus.jpg"
-        if let image = try? ImageDecoder.decode(contentsOf: photo) {
-            let (a, b) = Self.forwardMilliseconds(original, compressed, image: image, rounds: rounds)
-            rows.append(("forward ms (\(photo), median of \(rounds))", String(format: "%.1f", a), String(format: "%.1f", b), change(a, b)))
-        } else {
-            printError("warning: \(photo): cannot be read; forward time not measured (--sample PHOTO)")
-        }
-        var incomplete = false
-        if let data {
-            do {
-                let (inputs, skipped) = try ValidationInputs.dataset(data, split: DatasetSplit(rawValue: split)!, classCount: original.names.count)
-                incomplete = incomplete || skipped > 0
-                let a = Validator.run(original, images: inputs), b = Validator.run(compressed, images: inputs)
-                incomplete = incomplete || !a.failures.isEmpty
-                rows.append(("mAP50-95 (\(data), \(inputs.count) images)", String(format: "%.4f", a.metrics.mAP50_95), String(format: "%.4f", b.metrics.mAP50_95),
-                             String(format: "%+.4f", b.metrics.mAP50_95 - a.metrics.mAP50_95)))
-                rows.append(("mAP50", String(format: "%.4f", a.metrics.mAP50), String(format: "%.4f", b.metrics.mAP50), String(format: "%+.4f", b.metrics.mAP50 - a.metrics.mAP50)))
-            } catch {
-                printError("error: \(error) (no mAP)")
-                incomplete = true
-            }
-        }
-        if let images {
-            do {
-                // Both run as detection runs (its letterbox, single-label NMS, NMS IoU) at val's conf 0.001, so the original
-                // against its own detections scores 1 (up to NMS ties), shown beside the result's.
-                let inputs = try ValidationInputs.reference(original, folder: images)
-                var options = ValidationOptions()
-                options.asDetected = true
-                options.iou = nil
-                let a = Validator.run(original, images: inputs, options: options), b = Validator.run(compressed, images: inputs, options: options)
-                incomplete = incomplete || !b.failures.isEmpty
-                rows.append(("agreement mAP50-95 vs original (\(inputs.count) photos)", String(format: "%.4f", a.metrics.mAP50_95),
-                             String(format: "%.4f", b.metrics.mAP50_95), String(format: "%+.4f", b.metrics.mAP50_95 - a.metrics.mAP50_95)))
-                rows.append(("agreement mAP50", String(format: "%.4f", a.metrics.mAP50), String(format: "%.4f", b.metrics.mAP50),
-                             String(format: "%+.4f", b.metrics.mAP50 - a.metrics.mAP50)))
-            } catch {
-                printError("error: \(error) (no agreement)")
-                incomplete = true
-            }
-        }
+        var table = ModelComparison(original, compressed)
+        let change = ModelComparison.change
+        table.add("parameters", before.parameters.formatted, after.parameters.formatted, change(Double(before.parameters), Double(after.parameters)))
+        table.add("GFLOPs (\(before.inputShape[2])×\(before.inputShape[1]))", String(format: "%.2f", before.gflops), String(format: "%.2f", after.gflops),
+                  change(before.gflops, after.gflops))
+        let beforeBytes = ModelComparison.fileSize(of: sourcePath)
+        table.add("file size", ModelComparison.megabytes(beforeBytes), ModelComparison.megabytes(result.fileSize), change(Double(beforeBytes), Double(result.fileSize)))
+        table.addForwardTime(sample: sample, rounds: rounds)
+        if let data { table.addAccuracy(data: data, split: DatasetSplit(rawValue: split)!) }
+        if let images { table.addAgreement(folder: images, originalName: "original") }
         print("wrote \(path)")
-        let width = rows.map(\.0.count).max() ?? 10
-        func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
-            s.count >= n ? s : (right ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
-        }
-        print(pad("", width) + pad("original", 14, right: true) + pad(suffix, 14, right: true) + pad("change", 11, right: true))
-        for (name, a, b, c) in rows { print(pad(name, width) + pad(a, 14, right: true) + pad(b, 14, right: true) + pad(c, 11, right: true)) }
+        table.print(columns: ("original", suffix))
         let changed = result.layers.filter { $0.after != $0.before }
         print("\(changed.count) of \(result.layers.count) convolutions changed (\(unit): before → after):")
         for l in changed { print("  \(l.name): \(l.before) → \(l.after)") }
-        if incomplete { throw ExitCode(1) }
+        if table.incomplete { throw ExitCode(1) }
     }
-
-    /// Median forward milliseconds of each detector on `image`, the two alternating (after one untimed pass each).
-    static func forwardMilliseconds(_ a: Detector, _ b: Detector, image: RGBImage, rounds: Int) -> (Double, Double) {
-        let pa = a.prepare(image), pb = b.prepare(image)
-        _ = a.detect(pa)
-        _ = b.detect(pb)
-        var ta: [Double] = [], tb: [Double] = []
-        for _ in 0..<rounds {
-            ta.append(a.detect(pa).times.forward)
-            tb.append(b.detect(pb).times.forward)
-        }
-        return (median(ta), median(tb))
-    }
-
-    /// Bytes of a model: the file, and for a Darknet cfg its .weights beside it.
-    static func fileSize(of path: String) -> Int {
-        var files = [path]
-        if (path as NSString).pathExtension.lowercased() == "cfg" { files.append((path as NSString).deletingPathExtension + ".weights") }
-        return files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
-    }
-
-    static func megabytes(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1e6) }
 }
