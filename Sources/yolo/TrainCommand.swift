@@ -80,7 +80,7 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive (got \(threads))") }
-        do { try settings().check() } catch let error as TrainingError { throw ValidationError(error.description) }
+        do { try settings().check() } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {

@@ -216,7 +216,10 @@ final class TrainerTests: XCTestCase {
             s.saveDirectory = folder + "/" + name
             s.augmentation = AugmentationSettings()  // mosaic, affine, HSV, flips: the random draws must resume too
             s.closeMosaic = 1
-            s.optimizer.warmupEpochs = 1  // the schedule replays through a warmup
+            // The schedule replays through a warmup, and epoch 2 ends between two optimizer steps (accumulate ramps 1 → 3:
+            // steps after iterations 0 and 2 of 0…3), so the gradient carried into epoch 3 must be restored too.
+            s.optimizer.warmupEpochs = 2
+            s.optimizer.nominalBatchSize = 12
             s.plots = false
             return s
         }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// What `--resume` continues from, written atomically after every epoch to `weights/last.resume.safetensors`: the
-/// model's current values (parameters and BatchNorm statistics), the EMA (values and update count), the optimizer's
+/// model's current values (parameters and BatchNorm statistics), the gradients accumulated since the last optimizer
+/// step (an epoch may end between two steps when batches accumulate), the EMA (values and update count), the optimizer's
 /// per-parameter state (SGD / RMSprop momentum buffers, Adam moments and step counts), the early-stopping and best
 /// fitness, the epochs done and a fingerprint of the settings. The learning-rate / warmup schedule is a function of
 /// the iteration, replayed on resume; the random numbers are drawn from generators keyed by (seed, epoch, image), so
@@ -14,6 +15,8 @@ struct TrainingState {
     var fingerprint: String
     var parameters: [[Float]]
     var buffers: [[Float]]
+    /// Per parameter the gradient not yet stepped (empty for frozen parameters or when all zero).
+    var gradients: [[Float]]
     var emaParameters: [[Float]]
     var emaBuffers: [[Float]]
     var emaUpdates: Int
@@ -32,6 +35,7 @@ struct TrainingState {
         self.fingerprint = fingerprint
         parameters = store.parameters.map(\.values)
         buffers = store.buffers.map(\.values)
+        gradients = store.parameters.map { $0.gradient.contains { $0 != 0 } ? $0.gradient : [] }
         emaParameters = optimization.ema.parameterValues
         emaBuffers = optimization.ema.bufferValues
         emaUpdates = optimization.ema.updates
@@ -60,6 +64,9 @@ struct TrainingState {
         }
         for (i, v) in parameters.enumerated() { try store.setValues(v, ofParameterAt: i) }
         for (i, v) in buffers.enumerated() { try store.setValues(v, ofBufferAt: i) }
+        guard gradients.count == store.parameters.count else { throw TrainingError("the saved state has \(gradients.count) gradients for \(store.parameters.count) parameters") }
+        store.zeroGradients()
+        for (i, g) in gradients.enumerated() where !g.isEmpty { try store.accumulateGradient(g, intoParameterAt: i) }  // 0 + g = g exactly
         var averaged = store
         for (i, v) in emaParameters.enumerated() { try averaged.setValues(v, ofParameterAt: i) }
         for (i, v) in emaBuffers.enumerated() { try averaged.setValues(v, ofBufferAt: i) }
@@ -100,7 +107,7 @@ struct TrainingState {
         func add(_ prefix: String, _ arrays: [[Float]]) {
             for (i, v) in arrays.enumerated() where !v.isEmpty { tensors.append(WeightTensor(name: "\(prefix).\(i)", shape: [v.count], floats: v)) }
         }
-        add("model.parameter", parameters); add("model.buffer", buffers)
+        add("model.parameter", parameters); add("model.buffer", buffers); add("model.gradient", gradients)
         add("ema.parameter", emaParameters); add("ema.buffer", emaBuffers)
         for (name, arrays) in optimizerSlots { add("optimizer.\(name)", arrays) }
         let header: [String: Any] = [
@@ -131,17 +138,17 @@ struct TrainingState {
             try (0..<count).map { i in file.entry(named: "\(prefix).\(i)") == nil ? [] : try file.floats(named: "\(prefix).\(i)") }
         }
         var state = TrainingState(epochsDone: epochs, fingerprint: fingerprint, parameters: try arrays("model.parameter", counts[0]),
-                                  buffers: try arrays("model.buffer", counts[1]), emaParameters: try arrays("ema.parameter", counts[0]),
+                                  buffers: try arrays("model.buffer", counts[1]), gradients: try arrays("model.gradient", counts[0]), emaParameters: try arrays("ema.parameter", counts[0]),
                                   emaBuffers: try arrays("ema.buffer", counts[1]), emaUpdates: updates, optimizerSlots: [:], optimizerSteps: steps,
                                   bestFitness: Double(bestText), stopperBest: (stopperFitness, stopperEpoch), elapsedSeconds: elapsed)
         for name in slotNames { state.optimizerSlots[name] = try arrays("optimizer.\(name)", counts[0]) }
         return state
     }
 
-    private init(epochsDone: Int, fingerprint: String, parameters: [[Float]], buffers: [[Float]], emaParameters: [[Float]], emaBuffers: [[Float]],
+    private init(epochsDone: Int, fingerprint: String, parameters: [[Float]], buffers: [[Float]], gradients: [[Float]], emaParameters: [[Float]], emaBuffers: [[Float]],
                  emaUpdates: Int, optimizerSlots: [String: [[Float]]], optimizerSteps: [Int], bestFitness: Double?, stopperBest: (fitness: Double, epoch: Int),
                  elapsedSeconds: Double) {
-        self.epochsDone = epochsDone; self.fingerprint = fingerprint; self.parameters = parameters; self.buffers = buffers
+        self.epochsDone = epochsDone; self.fingerprint = fingerprint; self.parameters = parameters; self.buffers = buffers; self.gradients = gradients
         self.emaParameters = emaParameters; self.emaBuffers = emaBuffers; self.emaUpdates = emaUpdates
         self.optimizerSlots = optimizerSlots; self.optimizerSteps = optimizerSteps; self.bestFitness = bestFitness
         self.stopperBest = stopperBest; self.elapsedSeconds = elapsedSeconds
