@@ -39,21 +39,12 @@ struct TrainingState {
         emaParameters = optimization.ema.parameterValues
         emaBuffers = optimization.ema.bufferValues
         emaUpdates = optimization.ema.updates
-        let slots = Self.slots(of: optimization.optimizer)
-        optimizerSlots = slots.0
-        optimizerSteps = slots.1
+        let state = optimization.optimizer.state
+        optimizerSlots = state.slots
+        optimizerSteps = state.steps
         self.bestFitness = bestFitness
         self.stopperBest = stopperBest
         self.elapsedSeconds = elapsedSeconds
-    }
-
-    static func slots(of optimizer: any ParameterOptimizer) -> ([String: [[Float]]], [Int]) {
-        switch optimizer {
-        case let o as SGDOptimizer: return (["momentum": o.momentumBuffers], [])
-        case let o as AdamOptimizer: return (["exp_avg": o.firstMoments, "exp_avg_sq": o.secondMoments], o.stepCounts)
-        case let o as RMSPropOptimizer: return (["square_avg": o.squareAverages, "momentum": o.momentumBuffers], [])
-        default: return ([:], [])
-        }
     }
 
     /// Puts the state back into a freshly set-up run (same settings): the store's values, the EMA, the optimizer, and
@@ -71,26 +62,8 @@ struct TrainingState {
         for (i, v) in emaParameters.enumerated() { try averaged.setValues(v, ofParameterAt: i) }
         for (i, v) in emaBuffers.enumerated() { try averaged.setValues(v, ofBufferAt: i) }
         optimization.ema = ModelEMA(copying: averaged, decay: optimization.ema.maximumDecay, tau: optimization.ema.tau, updates: emaUpdates)
-        func slot(_ name: String) throws -> [[Float]] {
-            guard let s = optimizerSlots[name], s.count == store.parameters.count else { throw TrainingError("the saved optimizer state has no '\(name)' for every parameter") }
-            return s
-        }
-        switch optimization.optimizer {
-        case var o as SGDOptimizer:
-            o.momentumBuffers = try slot("momentum")
-            optimization.optimizer = o
-        case var o as AdamOptimizer:
-            o.firstMoments = try slot("exp_avg")
-            o.secondMoments = try slot("exp_avg_sq")
-            guard optimizerSteps.count == store.parameters.count else { throw TrainingError("the saved optimizer state has no step counts") }
-            o.stepCounts = optimizerSteps
-            optimization.optimizer = o
-        case var o as RMSPropOptimizer:
-            o.squareAverages = try slot("square_avg")
-            o.momentumBuffers = try slot("momentum")
-            optimization.optimizer = o
-        default:
-            throw TrainingError("the optimizer's state cannot be restored")
+        do { try optimization.optimizer.restore(OptimizerState(slots: optimizerSlots, steps: optimizerSteps)) } catch let error as OptimizerError {
+            throw TrainingError(error.reason)
         }
         for epoch in 0..<epochsDone {
             for batch in 0..<batchesPerEpoch {

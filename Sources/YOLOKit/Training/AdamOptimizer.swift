@@ -24,9 +24,9 @@ public struct AdamOptimizer: ParameterOptimizer {
     public let weightDecayStyle: WeightDecayStyle
     /// First and second moments by parameter index (zeros, created at the first step as torch does), and the
     /// number of steps each parameter has taken.
-    public internal(set) var firstMoments: [[Float]]
-    public internal(set) var secondMoments: [[Float]]
-    public internal(set) var stepCounts: [Int]
+    public private(set) var firstMoments: [[Float]]
+    public private(set) var secondMoments: [[Float]]
+    public private(set) var stepCounts: [Int]
 
     public init(groups: [OptimizerGroupSettings], beta1: Double, beta2: Double = 0.999, epsilon: Double = 1e-8,
                 weightDecayStyle: WeightDecayStyle, parameterCount: Int) throws {
@@ -39,6 +39,15 @@ public struct AdamOptimizer: ParameterOptimizer {
         firstMoments = Array(repeating: [], count: parameterCount)
         secondMoments = Array(repeating: [], count: parameterCount)
         stepCounts = Array(repeating: 0, count: parameterCount)
+    }
+
+    public var state: OptimizerState { OptimizerState(slots: ["exp_avg": firstMoments, "exp_avg_sq": secondMoments], steps: stepCounts) }
+
+    public mutating func restore(_ state: OptimizerState) throws {
+        guard state.steps.count == stepCounts.count else { throw OptimizerError("the saved optimizer state has no step count for each of the \(stepCounts.count) parameters") }
+        firstMoments = try state.slot("exp_avg", like: firstMoments)
+        secondMoments = try state.slot("exp_avg_sq", like: secondMoments)
+        stepCounts = state.steps
     }
 
     public mutating func step(_ store: inout ParameterStore) {

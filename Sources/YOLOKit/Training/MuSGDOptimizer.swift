@@ -88,6 +88,13 @@ public struct MuSGDOptimizer: ParameterOptimizer {
         return Set(store.parameters.indices.filter { i in prefixes.contains { store.parameters[i].name.hasPrefix($0) } })
     }
 
+    public var state: OptimizerState { OptimizerState(slots: ["muon_momentum": muonBuffers, "momentum": momentumBuffers]) }
+
+    public mutating func restore(_ state: OptimizerState) throws {
+        muonBuffers = try state.slot("muon_momentum", like: muonBuffers)
+        momentumBuffers = try state.slot("momentum", like: momentumBuffers)
+    }
+
     public mutating func step(_ store: inout ParameterStore) {
         precondition(groupOfParameter.count == store.parameters.count, "MuSGDOptimizer was made for another parameter store")
         for index in store.parameters.indices where !store.parameters[index].isFrozen {

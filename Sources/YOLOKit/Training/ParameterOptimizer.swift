@@ -21,6 +21,10 @@ public protocol ParameterOptimizer: Sendable {
     var groupKinds: [ParameterGroup] { get }
     /// `optimizer.step()`; frozen parameters are skipped (torch skips parameters whose grad is None).
     mutating func step(_ store: inout ParameterStore)
+    /// The buffers carried between steps (what `yolo train --resume` saves).
+    var state: OptimizerState { get }
+    /// Puts saved buffers back (same parameters, same optimizer).
+    mutating func restore(_ state: OptimizerState) throws
 }
 
 extension ParameterOptimizer {

@@ -12,8 +12,8 @@ public struct RMSPropOptimizer: ParameterOptimizer {
     public let alpha: Double
     public let epsilon: Double
     /// Square averages and momentum buffers by parameter index (zeros from the first step on).
-    public internal(set) var squareAverages: [[Float]]
-    public internal(set) var momentumBuffers: [[Float]]
+    public private(set) var squareAverages: [[Float]]
+    public private(set) var momentumBuffers: [[Float]]
 
     public init(groups: [OptimizerGroupSettings], alpha: Double = 0.99, epsilon: Double = 1e-8, parameterCount: Int) throws {
         guard groups.count == ParameterGroup.allCases.count else { throw OptimizerError("RMSprop needs \(ParameterGroup.allCases.count) parameter groups, got \(groups.count)") }
@@ -22,6 +22,13 @@ public struct RMSPropOptimizer: ParameterOptimizer {
         self.alpha = alpha; self.epsilon = epsilon
         squareAverages = Array(repeating: [], count: parameterCount)
         momentumBuffers = Array(repeating: [], count: parameterCount)
+    }
+
+    public var state: OptimizerState { OptimizerState(slots: ["square_avg": squareAverages, "momentum": momentumBuffers]) }
+
+    public mutating func restore(_ state: OptimizerState) throws {
+        squareAverages = try state.slot("square_avg", like: squareAverages)
+        momentumBuffers = try state.slot("momentum", like: momentumBuffers)
     }
 
     public mutating func step(_ store: inout ParameterStore) {

@@ -10,7 +10,7 @@ public struct SGDOptimizer: ParameterOptimizer {
     public var groups: [OptimizerGroupSettings]
     public let nesterov: Bool
     /// Momentum buffers by parameter index; empty until the parameter's first step (torch creates them there).
-    public internal(set) var momentumBuffers: [[Float]]
+    public private(set) var momentumBuffers: [[Float]]
 
     /// Throws, as torch does, for Nesterov without momentum.
     public init(groups: [OptimizerGroupSettings], nesterov: Bool, parameterCount: Int) throws {
@@ -21,6 +21,12 @@ public struct SGDOptimizer: ParameterOptimizer {
         self.groups = groups
         self.nesterov = nesterov
         momentumBuffers = Array(repeating: [], count: parameterCount)
+    }
+
+    public var state: OptimizerState { OptimizerState(slots: ["momentum": momentumBuffers]) }
+
+    public mutating func restore(_ state: OptimizerState) throws {
+        momentumBuffers = try state.slot("momentum", like: momentumBuffers)
     }
 
     public mutating func step(_ store: inout ParameterStore) {
