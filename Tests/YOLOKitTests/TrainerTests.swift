@@ -193,7 +193,7 @@ final class TrainerTests: XCTestCase {
         let first = summary.results.first!.trainLoss, last = summary.results.last!.trainLoss
         XCTAssertLessThan(last.box + last.cls + last.dfl, first.box + first.cls + first.dfl, "the training loss goes down")
         let csv = try String(contentsOfFile: summary.saveDirectory + "/results.csv", encoding: .utf8)
-        XCTAssertEqual(csv.split(separator: "\n").first.map(String.init), EpochResult.columns.joined(separator: ","))
+        XCTAssertEqual(csv.split(separator: "\n").first.map(String.init), EpochResult.columns().joined(separator: ","))
         XCTAssertEqual(TrainingResultsFile.parse(csv)?.count, 4)
         for file in ["weights/best.safetensors", "weights/best.pt", "weights/last.safetensors", "weights/last.pt", "results_losses.png", "results_metrics.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: summary.saveDirectory + "/" + file), file)
@@ -207,6 +207,21 @@ final class TrainerTests: XCTestCase {
         // The state-dict .pt holds the same tensors as the safetensors.
         let pt = try TorchCheckpoint(path: summary.saveDirectory + "/weights/best.pt")
         XCTAssertNotNil(pt.root.dictItems?.first { $0.key.stringValue == "model.22.cv3.0.2.bias" })
+    }
+
+    /// results.csv has one lr column per parameter group (MuSGD: 8), and reads back for --resume either way.
+    func testResultsFileRoundTripsAnyGroupCount() throws {
+        for groups in [3, 8] {
+            let rows = (1...2).map { e in
+                EpochResult(epoch: e, time: Double(e) * 1.5, trainLoss: (1, 2, 3), precision: 0.5, recall: 0.25, mAP50: 0.125, mAP50_95: 0.0625,
+                            valLoss: (4, 5, 6), learningRates: (0..<groups).map { 0.001 * Double($0 + 1) })
+            }
+            let text = TrainingResultsFile.text(rows)
+            XCTAssertTrue(text.hasPrefix(EpochResult.columns(groups: groups).joined(separator: ",") + "\n"), text)
+            XCTAssertTrue(text.split(separator: "\n")[0].hasSuffix("lr/pg\(groups - 1)"))
+            XCTAssertEqual(TrainingResultsFile.parse(text), rows, "\(groups) groups")
+        }
+        XCTAssertNil(TrainingResultsFile.parse("epoch,time\n1,2\n"))
     }
 
     func testResumeAfterAnInterruptionEqualsAnUninterruptedRun() throws {

@@ -10,7 +10,7 @@ public struct EpochResult: Sendable, Equatable {
     public var trainLoss: (box: Double, cls: Double, dfl: Double)
     public var precision: Double, recall: Double, mAP50: Double, mAP50_95: Double
     public var valLoss: (box: Double, cls: Double, dfl: Double)
-    /// The lr of the three parameter groups during the epoch's last batch.
+    /// The lr of each parameter group during the epoch's last batch (3; MuSGD 8).
     public var learningRates: [Double]
 
     public init(epoch: Int, time: Double, trainLoss: (box: Double, cls: Double, dfl: Double), precision: Double, recall: Double,
@@ -25,9 +25,13 @@ public struct EpochResult: Sendable, Equatable {
 
     public static func == (a: EpochResult, b: EpochResult) -> Bool { a.values == b.values }
 
-    public static let columns = ["epoch", "time", "train/box_loss", "train/cls_loss", "train/dfl_loss",
-                                 "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
-                                 "val/box_loss", "val/cls_loss", "val/dfl_loss", "lr/pg0", "lr/pg1", "lr/pg2"]
+    /// The columns for an optimizer with `groups` parameter groups: one `lr/pgN` each, as Ultralytics logs them.
+    public static func columns(groups: Int = 3) -> [String] {
+        ["epoch", "time", "train/box_loss", "train/cls_loss", "train/dfl_loss",
+         "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
+         "val/box_loss", "val/cls_loss", "val/dfl_loss"] + (0..<groups).map { "lr/pg\($0)" }
+    }
+    static let fixedColumns = 12
 
     public var values: [Double] {
         [Double(epoch), time, trainLoss.box, trainLoss.cls, trainLoss.dfl, precision, recall, mAP50, mAP50_95,
@@ -38,7 +42,7 @@ public struct EpochResult: Sendable, Equatable {
 /// `results.csv` as BaseTrainer.save_metrics writes it: a header of the columns, then each epoch's values as %.6g.
 public enum TrainingResultsFile {
     public static func text(_ rows: [EpochResult]) -> String {
-        var out = EpochResult.columns.joined(separator: ",") + "\n"
+        var out = EpochResult.columns(groups: rows.first?.learningRates.count ?? 3).joined(separator: ",") + "\n"
         for row in rows { out += row.values.map(format).joined(separator: ",") + "\n" }
         return out
     }
@@ -51,14 +55,16 @@ public enum TrainingResultsFile {
     /// Reads the rows back (for --resume); nil when the file is not one this writer wrote.
     public static func parse(_ text: String) -> [EpochResult]? {
         var lines = text.split(separator: "\n").map(String.init)
-        guard let header = lines.first, header == EpochResult.columns.joined(separator: ",") else { return nil }
+        guard let header = lines.first else { return nil }
+        let count = header.split(separator: ",").count
+        guard count > EpochResult.fixedColumns, header == EpochResult.columns(groups: count - EpochResult.fixedColumns).joined(separator: ",") else { return nil }
         lines.removeFirst()
         var rows: [EpochResult] = []
         for line in lines {
             let v = line.split(separator: ",").compactMap { Double($0) }
-            guard v.count == EpochResult.columns.count else { return nil }
+            guard v.count == count else { return nil }
             rows.append(EpochResult(epoch: Int(v[0]), time: v[1], trainLoss: (v[2], v[3], v[4]), precision: v[5], recall: v[6],
-                                    mAP50: v[7], mAP50_95: v[8], valLoss: (v[9], v[10], v[11]), learningRates: Array(v[12...14])))
+                                    mAP50: v[7], mAP50_95: v[8], valLoss: (v[9], v[10], v[11]), learningRates: Array(v[EpochResult.fixedColumns...])))
         }
         return rows
     }
