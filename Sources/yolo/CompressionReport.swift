@@ -7,34 +7,23 @@ struct CompressionReportOptions: ParsableArguments {
     @OptionGroup(title: "Model")
     var modelOptions: ModelOptions
 
+    @OptionGroup(title: "Report")
+    var comparison: ComparisonOptions
+
     @Option(help: "Output .safetensors (default: the model's stem with -pruned / -lowrank, in the current folder).")
     var output: String?
 
     @Option(help: "fp32, fp16 or bf16 for the written weights (default: the model's own — fp16 for most .pt checkpoints, fp32 for Darknet).")
     var dtype: String?
 
-    @Option(help: "Dataset yaml: mAP50-95 of the original and of the result on its --split.")
-    var data: String?
-
-    @Option(help: "Split of --data: val, test or train.")
-    var split: String = "val"
-
     @Option(help: "Folder of photos: agreement — mAP50-95 of the result (and of the original: 0.995, a perfect match) with the original's detections at its predict defaults as labels.")
     var images: String?
-
-    @Option(help: "Forward passes timed per model, alternating the two (the median is reported).")
-    var rounds: Int = 5
-
-    @Option(help: "Photo the forward passes run on (default: Models/samples/bus.jpg).")
-    var sample: String?
 
     var weightDType: WeightDType? { dtype.flatMap { ["fp32": .float32, "fp16": .float16, "bf16": .bfloat16][$0] } }
 
     func validate() throws {
         if modelOptions.backend == .both { throw ValidationError("--backend both is for `yolo bench`; give blas or swift") }
         if let dtype, weightDType == nil { throw ValidationError("--dtype must be fp32, fp16 or bf16 (got \(dtype))") }
-        guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be val, test or train (got \(split))") }
-        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
         if let output, (output as NSString).pathExtension.lowercased() != "safetensors" {
             throw ValidationError("--output must be a .safetensors file (got \(output))")
         }
@@ -80,8 +69,7 @@ struct CompressionReportOptions: ParsableArguments {
                   change(before.gflops, after.gflops))
         let beforeBytes = ModelComparison.fileSize(of: sourcePath)
         table.add("file size", ModelComparison.megabytes(beforeBytes), ModelComparison.megabytes(result.fileSize), change(Double(beforeBytes), Double(result.fileSize)))
-        table.addForwardTime(sample: sample, rounds: rounds)
-        if let data { table.addAccuracy(data: data, split: DatasetSplit(rawValue: split)!) }
+        comparison.measure(into: &table)
         if let images { table.addAgreement(folder: images, originalName: "original") }
         print("wrote \(path)")
         table.print(columns: ("original", suffix))

@@ -1,5 +1,32 @@
+import ArgumentParser
 import Foundation
 import YOLOKit
+
+/// The report options `yolo prune`, `yolo compress` and `yolo quantize` share: the forward timing and the labelled set.
+struct ComparisonOptions: ParsableArguments {
+    @Option(help: "Dataset yaml: mAP50-95 of both models (the original and the smaller one) on its --split.")
+    var data: String?
+
+    @Option(help: "Split of --data: val, test or train.")
+    var split: String = "val"
+
+    @Option(help: "Forward passes timed per model, alternating the two (the median is reported).")
+    var rounds: Int = 5
+
+    @Option(help: "Photo the forward passes run on (default: Models/samples/bus.jpg).")
+    var sample: String?
+
+    func validate() throws {
+        guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be val, test or train (got \(split))") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
+    }
+
+    /// The forward-time row, then the mAP rows when --data is given.
+    func measure(into table: inout ModelComparison) {
+        table.addForwardTime(sample: sample, rounds: rounds)
+        if let data { table.addAccuracy(data: data, split: DatasetSplit(rawValue: split)!) }
+    }
+}
 
 /// The before/after table `yolo prune`, `yolo compress` and `yolo quantize` print: an original model and its smaller
 /// copy measured in one run — forward time (the two alternating), mAP on a labelled set, agreement on photos.

@@ -45,20 +45,11 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Output .safetensors (default: the model's stem with -int8, in the current folder).")
     var output: String?
 
-    @Option(help: "Dataset yaml: mAP50-95 of the fp32 and of the int8 model on its --split.")
-    var data: String?
-
-    @Option(help: "Split of --data: val, test or train.")
-    var split: String = "val"
+    @OptionGroup(title: "Report")
+    var comparison: ComparisonOptions
 
     @Option(help: "Folder of photos: agreement — mAP50-95 of the int8 model (and of fp32: 0.995, a perfect match) with the fp32 model's detections as labels.")
     var photos: String?
-
-    @Option(help: "Forward passes timed per model, alternating the two (the median is reported).")
-    var rounds: Int = 5
-
-    @Option(help: "Photo the forward passes run on (default: Models/samples/bus.jpg).")
-    var sample: String?
 
     func validate() throws {
         if modelOptions.backend == .both { throw ValidationError("--backend both is for `yolo bench`; give blas or swift") }
@@ -66,8 +57,6 @@ struct QuantizeCommand: ParsableCommand {
         guard images >= 1 else { throw ValidationError("--images must be at least 1 (got \(images))") }
         guard keepFP32 >= 0 else { throw ValidationError("--keep-fp32 must be at least 0 (got \(keepFP32))") }
         guard sensitivityImages >= 1 else { throw ValidationError("--sensitivity-images must be at least 1 (got \(sensitivityImages))") }
-        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
-        guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be val, test or train (got \(split))") }
         guard DatasetSplit(rawValue: calibSplit) != nil else { throw ValidationError("--calib-split must be val, test or train (got \(calibSplit))") }
         if let output, (output as NSString).pathExtension.lowercased() != "safetensors" {
             throw ValidationError("--output must be a .safetensors file (got \(output))")
@@ -168,8 +157,7 @@ struct QuantizeCommand: ParsableCommand {
         var table = ModelComparison(original, quantized)
         let before = ModelComparison.fileSize(of: sourcePath)
         table.add("file size", ModelComparison.megabytes(before), ModelComparison.megabytes(fileSize), ModelComparison.change(Double(before), Double(fileSize)))
-        table.addForwardTime(sample: sample, rounds: rounds)
-        if let data { table.addAccuracy(data: data, split: DatasetSplit(rawValue: split)!) }
+        comparison.measure(into: &table)
         if let photos { table.addAgreement(folder: photos, originalName: "fp32") }
         table.print(columns: ("fp32", "int8"))
         return table.incomplete
