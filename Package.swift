@@ -19,8 +19,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // OpenBLAS cblas_sgemm + thread control, LAPACKE (Debian: libopenblas-dev, liblapacke-dev).
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // OpenBLAS cblas_sgemm and LAPACKE sgesdd, loaded on first use (Debian: libopenblas0, liblapacke): see its header.
+        .target(name: "COpenBLAS", linkerSettings: [.linkedLibrary("dl")]),
         // libjpeg(-turbo) / libpng behind setjmp-safe C functions (Debian: libjpeg-dev, libpng-dev).
         .target(
             name: "CImageCodecs",

@@ -18,7 +18,7 @@ public struct ExecutionOptions: Sendable, Equatable {
     /// The arithmetic of the convolutions (`ModelFile.load` wraps an fp32 model for bf16).
     public var precision: Precision
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, backend: GEMMBackendKind = .blas,
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, backend: GEMMBackendKind = ExecutionOptions.defaultBackend,
                 swiftKernel: SwiftGEMM.Kernel = .automatic, winograd: WinogradPolicy = .measured, limits: ModelLimits = ModelLimits(),
                 precision: Precision = .fp32) {
         self.threads = max(1, threads)
@@ -28,6 +28,13 @@ public struct ExecutionOptions: Sendable, Equatable {
         self.limits = limits
         self.precision = precision
     }
+
+    /// The backend a run gets unless it asks for one: the pure-Swift GEMM when this build runs it as vector code
+    /// (built with `-target-cpu`, as the project's scripts do) — as fast as OpenBLAS on Zen 4 and 2.5× faster than
+    /// Debian's OpenBLAS where that falls back to its SSE3 kernels (this project's Intel Xeon VM) — else OpenBLAS
+    /// (a baseline x86-64 build, where the Swift GEMM is ~65× slower; unless OpenBLAS cannot be loaded). Decided once per process from the timing
+    /// `SwiftGEMM.Kernel.automatic` takes anyway (~2 ms).
+    public static var defaultBackend: GEMMBackendKind { SwiftGEMM.isVectorized || OpenBLAS.loadError != nil ? .swift : .blas }
 
     /// The GEMM backend these options describe, splitting each call over `threads` threads.
     public var gemm: any GEMMBackend {

@@ -110,7 +110,7 @@ struct BenchCommand: ParsableCommand {
         let report: TrainBenchReport
         do {
             let benchmark = TrainBenchmark(model: modelOptions.model, batch: batch ?? 2, imageSize: modelOptions.roundedImageSize(),
-                                           execution: modelOptions.execution(backend: modelOptions.backend?.kinds.first ?? .blas),
+                                           execution: modelOptions.execution(backend: modelOptions.selectedBackend),
                                            rounds: rounds ?? 3, warmup: warmup ?? 1)
             report = try benchmark.run()
         } catch {

@@ -59,7 +59,7 @@ struct CompressCommand: ParsableCommand {
         if calib != nil && rankRatio == nil && energy == nil {
             print("--energy \(Self.recommendedCalibratedEnergy) of each conv's output variance (the recommended setting with --calib)")
         }
-        let backend = report.modelOptions.backend?.kinds.first ?? .blas
+        let backend = report.modelOptions.selectedBackend
         let options = LowRankOptions(rank: rank, maxCostFraction: maxCost, roundTo: roundTo, calibration: try calibration(),
                                      execution: report.modelOptions.execution(backend: backend))
         try report.run(suffix: "lowrank", unit: "rank") { model, path, dtype in try model.factorize(options, to: path, dtype: dtype) }

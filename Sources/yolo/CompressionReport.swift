@@ -33,7 +33,7 @@ struct CompressionReportOptions: ParsableArguments {
     /// default output ("pruned", "lowrank"); `unit` what a layer row counts ("channels", "rank").
     func run(suffix: String, unit: String, write: (any DetectionModel, String, WeightDType?) throws -> CompressionResult) throws {
         let imageSize = modelOptions.roundedImageSize()
-        let backend = modelOptions.backend?.kinds.first ?? .blas
+        let backend = modelOptions.selectedBackend
         let original: Detector
         do { original = try modelOptions.detector(backend: backend, imageSize: imageSize) } catch {
             printError("error: \(error)")

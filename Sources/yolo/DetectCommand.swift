@@ -144,7 +144,7 @@ struct DetectCommand: ParsableCommand {
 
     func run() throws {
         let imageSize = modelOptions.roundedImageSize()
-        let backend = modelOptions.backend?.kinds.first ?? .blas
+        let backend = modelOptions.selectedBackend
         func load(_ threads: Int) throws -> Detector {
             try modelOptions.detector(backend: backend, threads: threads, imageSize: imageSize)
         }

@@ -15,7 +15,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "GEMM backend: blas (OpenBLAS) or swift (the project's pure-Swift kernels); the same detections. `yolo bench` also takes both (its default).")
+    @Option(help: "GEMM backend: blas (OpenBLAS) or swift (the project's pure-Swift kernels); the same detections. Default: swift in a build for the CPU (`-target-cpu`, as scripts/setup.sh builds), blas in a baseline x86-64 build. `yolo bench` also takes both (its default).")
     var backend: BackendChoice?
 
     @Option(help: "Convolution arithmetic: fp32, or bf16 (bf16 weights and activations, fp32 sums; for fp32 models — an int8 model is a file of its own, `yolo quantize`).")
@@ -27,7 +27,11 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         guard threads > 0 else { throw ValidationError("--threads must be positive (got \(threads))") }
         if let imgsz, imgsz < 32 || imgsz > 8192 { throw ValidationError("--imgsz must be between 32 and 8192 (got \(imgsz))") }
+        if backend == .blas || backend == .both, let error = OpenBLAS.loadError { throw ValidationError("--backend blas: \(error)") }
     }
+
+    /// The backend of a command that runs one: `--backend`, else the build's default (`ExecutionOptions.defaultBackend`).
+    var selectedBackend: GEMMBackendKind { backend?.kinds.first ?? ExecutionOptions.defaultBackend }
 
     /// Ultralytics rounds an --imgsz that is not a multiple of the stride up, with a warning.
     func roundedImageSize() -> Int? {

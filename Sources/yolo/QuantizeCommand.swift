@@ -74,7 +74,7 @@ struct QuantizeCommand: ParsableCommand {
 
     func run() throws {
         let imageSize = modelOptions.roundedImageSize()
-        let backend = modelOptions.backend?.kinds.first ?? .blas
+        let backend = modelOptions.selectedBackend
         let original: Detector
         do { original = try modelOptions.detector(backend: backend, imageSize: imageSize) } catch {
             printError("error: \(error)")

@@ -71,7 +71,7 @@ struct ValCommand: ParsableCommand {
     func run() throws {
         let detector: Detector
         do {
-            detector = try modelOptions.detector(backend: modelOptions.backend?.kinds.first ?? .blas, imageSize: modelOptions.roundedImageSize())
+            detector = try modelOptions.detector(backend: modelOptions.selectedBackend, imageSize: modelOptions.roundedImageSize())
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)
@@ -93,7 +93,7 @@ struct ValCommand: ParsableCommand {
                 cocoTruth = truth
                 inputs = try cocoImages(truth, folder: images!, names: detector.names)
             } else {
-                inputs = try ValidationInputs.reference(try Detector(model: reference!, execution: modelOptions.execution(backend: .blas)), folder: images!)
+                inputs = try ValidationInputs.reference(try Detector(model: reference!, execution: modelOptions.execution(backend: modelOptions.selectedBackend)), folder: images!)
             }
         } catch let error as ExitCode {
             throw error

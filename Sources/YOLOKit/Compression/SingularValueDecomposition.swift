@@ -22,8 +22,11 @@ struct SingularValueDecomposition {
         let p = min(rows, columns)
         var work = a
         var s = [Float](repeating: 0, count: p), u = [Float](repeating: 0, count: rows * p), vt = [Float](repeating: 0, count: p * columns)
-        let info = LAPACKE_sgesdd(Int32(LAPACK_ROW_MAJOR), Int8(UInt8(ascii: "S")), Int32(rows), Int32(columns), &work,
-                                  Int32(leadingDimension ?? columns), &s, &u, Int32(p), &vt, Int32(columns))
+        guard cob_load_lapacke() == 0 else {
+            throw CompressionError(reason: "\(what): no SVD: \(String(cString: cob_lapacke_error())); install it with `apt-get install liblapacke`")
+        }
+        let info = cob_sgesdd(Int8(UInt8(ascii: "S")), Int32(rows), Int32(columns), &work,
+                              Int32(leadingDimension ?? columns), &s, &u, Int32(p), &vt, Int32(columns))
         try Self.check(info, what: what)
         self.rows = rows
         self.columns = columns

@@ -95,7 +95,8 @@ public struct ConvolutionGEMM {
     }
 }
 
-/// OpenBLAS `cblas_sgemm`. OpenBLAS's own thread pool is kept at one thread; a call is split over `threads` of
+/// OpenBLAS `cblas_sgemm`, loaded on first use (`OpenBLAS.loadError` says whether it can be). OpenBLAS's own
+/// thread pool is kept at one thread (it loads with OPENBLAS_NUM_THREADS=1); a call is split over `threads` of
 /// our threads instead (along N, or along M when N is the smaller side), each running a single-threaded
 /// `cblas_sgemm` on its slice. Reason: after each call OpenBLAS's idle workers spin (yielding) for about 2^28
 /// cycles, taking a core from the Winograd transforms and activations that run between GEMMs; measured on the
@@ -103,9 +104,11 @@ public struct ConvolutionGEMM {
 public struct OpenBLASGEMM: GEMMBackend {
     public let threads: Int
 
+    /// Loads OpenBLAS if it is not yet; a machine without it stops here with `OpenBLAS.loadError` (callers that
+    /// take a user's `--backend blas` check `loadError` first and report it).
     public init(threads: Int = 1) {
         self.threads = max(1, threads)
-        OpenBLAS.pinOwnPoolToOneThread()
+        if let error = OpenBLAS.loadError { fatalError("OpenBLAS backend: \(error)") }
     }
 
     public var name: String { "blas" }
@@ -115,9 +118,9 @@ public struct OpenBLASGEMM: GEMMBackend {
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         OpenBLAS.split(m: m, n: n, k: k, threads: threads) { rows, cols in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(cols.count), Int32(k),
-                        alpha, a + rows.lowerBound * lda, Int32(lda), b + cols.lowerBound, Int32(ldb),
-                        beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
+            cob_sgemm(0, Int32(rows.count), Int32(cols.count), Int32(k),
+                      alpha, a + rows.lowerBound * lda, Int32(lda), b + cols.lowerBound, Int32(ldb),
+                      beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
         }
     }
 
@@ -126,23 +129,23 @@ public struct OpenBLASGEMM: GEMMBackend {
                       b: UnsafePointer<Float>, ldb: Int,
                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         OpenBLAS.split(m: m, n: n, k: k, threads: threads) { rows, cols in
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows.count), Int32(cols.count), Int32(k),
-                        alpha, a + rows.lowerBound, Int32(lda), b + cols.lowerBound, Int32(ldb),
-                        beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
+            cob_sgemm(1, Int32(rows.count), Int32(cols.count), Int32(k),
+                      alpha, a + rows.lowerBound, Int32(lda), b + cols.lowerBound, Int32(ldb),
+                      beta, c + rows.lowerBound * ldc + cols.lowerBound, Int32(ldc))
         }
     }
 }
 
 public enum OpenBLAS {
-    /// OpenBLAS starts with one worker per core; pinned to one before the first GEMM, once per process (the only
-    /// process-wide setting left: every `OpenBLASGEMM` splits its calls over its own threads).
-    private static let pinnedToOneThread: Void = openblas_set_num_threads(1)
-    static func pinOwnPoolToOneThread() { _ = pinnedToOneThread }
+    /// nil once libopenblas.so.0 is loaded (the first call loads it, with no thread pool of its own: every
+    /// `OpenBLASGEMM` splits its calls over its own threads); else why it cannot be.
+    public static var loadError: String? {
+        cob_load_blas() == 0 ? nil : String(cString: cob_blas_error()) + "; install it with `apt-get install libopenblas0`"
+    }
 
     /// Runs `body(rows, cols)` on `threads` disjoint slices of the M × N output (contiguous columns in multiples
     /// of 16, or rows when N is small); inline when one thread or when the product is small (< 2 MFLOP).
     static func split(m: Int, n: Int, k: Int, threads: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
-        _ = pinnedToOneThread
         let workers = min(threads, max(1, 2 * m * n * k / 2_000_000))
         guard workers > 1, m > 0, n > 0 else { return body(0..<m, 0..<n) }
         if n >= 16 * workers && n >= m {

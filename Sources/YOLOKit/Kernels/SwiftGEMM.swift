@@ -48,7 +48,11 @@ public struct SwiftGEMM: GEMMBackend {
     public var detail: String? { kernel.rawValue }
 
     /// The kernel `.automatic` resolves to on this machine and build.
-    public static let automaticKernel: Kernel = chooseKernel()
+    public static var automaticKernel: Kernel { kernelChoice.kernel }
+    /// Whether this build runs the micro-kernel as vector code (`-target-cpu` with FMA: 50–120 GFLOP/s per core
+    /// measured) rather than baseline x86-64 scalar/SSE code (1–3 GFLOP/s); `ExecutionOptions.defaultBackend` asks.
+    public static var isVectorized: Bool { kernelChoice.flopsPerNs >= 20 }
+    private static let kernelChoice: (kernel: Kernel, flopsPerNs: Double) = chooseKernel()
 
     // Cache blocking (floats). KC × NC of packed B (384 KB) stays in a 1 MB L2 with room for C and A;
     // MR × KC of packed A (8 KB) stays in L1 while it meets every B panel of the block.
@@ -621,7 +625,8 @@ extension SwiftGEMM {
     /// unless 6×16 is clearly faster. A kernel that does not fit the register file the build targets spills
     /// and loses by 2× or more (measured on Zen 4: both 117 GFLOP/s per core with AVX-512; 48 vs 117 with
     /// `-target-cpu haswell`), so noise cannot flip the choice where it matters.
-    static func chooseKernel() -> Kernel {
+    /// Returns the kernel and its speed (flops per ns on one core).
+    static func chooseKernel() -> (kernel: Kernel, flopsPerNs: Double) {
         let depth = 256
         let a = UnsafeMutablePointer<Float>.allocate(capacity: 8 * depth), b = UnsafeMutablePointer<Float>.allocate(capacity: 32 * depth)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: 8 * 32)
@@ -643,6 +648,6 @@ extension SwiftGEMM {
         }
         // Where both fit (AVX-512) they tie on an L1-resident tile and 8×32 wins on real shapes (half the B
         // traffic per FMA); where 8×32 spills (AVX2 builds) it runs at under half speed. So 8×32 unless clearly slower.
-        return wide * 1.3 >= narrow ? .k8x32 : .k6x16
+        return wide * 1.3 >= narrow ? (.k8x32, wide) : (.k6x16, narrow)
     }
 }

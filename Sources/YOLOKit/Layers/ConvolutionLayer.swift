@@ -52,14 +52,23 @@ extension ConvolutionLayer {
     /// `weights` is [filters, rest]; returns the folded (weights, bias).
     static func foldBatchNorm(weights: [Float], convBias: [Float]?, gamma: [Float], beta: [Float],
                               mean: [Float], variance: [Float], epsilon: Float) -> (weights: [Float], bias: [Float]) {
-        let filters = beta.count
-        let rest = weights.count / max(filters, 1)
         var w = weights, b = beta
-        for f in 0..<filters {
-            let factor = gamma[f] / (variance[f] + epsilon).squareRoot()
-            for i in 0..<rest { w[f * rest + i] *= factor }
-            b[f] = beta[f] + ((convBias?[f] ?? 0) - mean[f]) * factor
+        w.withUnsafeMutableBufferPointer { w in
+            b.withUnsafeMutableBufferPointer { b in
+                foldBatchNorm(weights: w.baseAddress!, rest: weights.count / max(beta.count, 1), bias: b.baseAddress!, convBias: convBias,
+                              gamma: gamma, mean: mean, variance: variance, epsilon: epsilon)
+            }
         }
         return (w, b)
+    }
+
+    /// The same fold in place: `weights` [filters, rest] are scaled, `bias` holds β on entry and b' on return.
+    static func foldBatchNorm(weights w: UnsafeMutablePointer<Float>, rest: Int, bias b: UnsafeMutablePointer<Float>, convBias: [Float]?,
+                              gamma: [Float], mean: [Float], variance: [Float], epsilon: Float) {
+        for f in 0..<gamma.count {
+            let factor = gamma[f] / (variance[f] + epsilon).squareRoot()
+            for i in 0..<rest { w[f * rest + i] *= factor }
+            b[f] = b[f] + ((convBias?[f] ?? 0) - mean[f]) * factor
+        }
     }
 }

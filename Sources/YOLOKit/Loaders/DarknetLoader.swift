@@ -286,19 +286,20 @@ public enum DarknetLoader {
             var head: YOLOLayer?
             switch spec {
             case let .convolution(filters, size, stride, pad, groups, bn, activation):
-                var bias = try weights.read(filters)
-                var w: [Float]
+                // Read straight into the layer's buffers and folded there: one copy of the weights at a time.
+                let bias = FloatBuffer(try weights.read(filters))
+                var gamma: [Float] = [], mean: [Float] = [], variance: [Float] = []
+                if bn { gamma = try weights.read(filters); mean = try weights.read(filters); variance = try weights.read(filters) }
+                let rest = input.channels / groups * size * size
+                let w = FloatBuffer(count: filters * rest)
+                try weights.read(filters * rest, into: w.pointer)
                 if bn {
-                    let gamma = try weights.read(filters), mean = try weights.read(filters), variance = try weights.read(filters)
-                    w = try weights.read(filters * input.channels / groups * size * size)
                     // OpenCV's Darknet importer uses eps = 1e-6 (Darknet: √σ² + 1e-6); the two agree to float rounding.
-                    (w, bias) = ConvolutionLayer.foldBatchNorm(weights: w, convBias: nil, gamma: gamma, beta: bias,
-                                                               mean: mean, variance: variance, epsilon: 1e-6)
-                } else {
-                    w = try weights.read(filters * input.channels / groups * size * size)
+                    ConvolutionLayer.foldBatchNorm(weights: w.pointer, rest: rest, bias: bias.pointer, convBias: nil, gamma: gamma,
+                                                   mean: mean, variance: variance, epsilon: 1e-6)
                 }
                 layer = ConvolutionLayer(inputShape: input, filters: filters, size: size, stride: stride, pad: pad, groups: groups,
-                                         activation: activation, weights: FloatBuffer(w), bias: FloatBuffer(bias), winograd: winograd)
+                                         activation: activation, weights: w, bias: bias, winograd: winograd)
             case let .maxPool(size, stride, pad):
                 layer = MaxPoolLayer(inputShape: input, size: size, stride: stride, pad: pad)
             case let .upsample(factor, scale):

@@ -7,25 +7,46 @@ public final class FloatBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     private let allocation: UnsafeMutableRawPointer
 
-    /// calloc, not allocate + fill: large buffers come as untouched zero pages, so a buffer that is dropped before
-    /// it is written (layer outputs replaced by `Network.shareBuffers`) never counts in the resident memory.
+    /// Zero pages that are not resident until written: a buffer dropped before it is written (layer outputs replaced
+    /// by `Network.shareBuffers`) never counts in the resident memory. Large buffers are their own anonymous mapping
+    /// (returned to the system when freed); through calloc, a freed large block raises glibc's mmap threshold, and
+    /// later blocks come from the heap, zeroed by writing them — resident whether used or not.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative size")
         self.count = count
-        guard let raw = calloc(max(count, 1) * MemoryLayout<Float>.stride + 64, 1) else {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= FloatBuffer.mappingThreshold {
+            let length = (bytes + 4095) & ~4095
+            guard let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
+                fatalError("FloatBuffer: out of memory for \(count) floats")
+            }
+            allocation = raw
+            mappedLength = length
+            pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))  // page-aligned
+            return
+        }
+        guard let raw = calloc(bytes + 64, 1) else {
             fatalError("FloatBuffer: out of memory for \(count) floats")
         }
         allocation = raw
+        mappedLength = 0
         let aligned = (Int(bitPattern: raw) + 63) & ~63
         pointer = UnsafeMutableRawPointer(bitPattern: aligned)!.bindMemory(to: Float.self, capacity: max(count, 1))
     }
+
+    /// Buffers of at least this many bytes are mapped (`init(count:)`).
+    static let mappingThreshold = 256 * 1024
+    /// The mapping's length, or 0 for a calloc block.
+    private let mappedLength: Int
 
     public convenience init(_ values: [Float]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { free(allocation) }
+    deinit {
+        if mappedLength > 0 { munmap(allocation, mappedLength) } else { free(allocation) }
+    }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
