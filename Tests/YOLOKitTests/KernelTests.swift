@@ -112,6 +112,44 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The filter transform U = G g Gᵀ (computed 16 filters at a time, over both cores) equals the definition evaluated
+    /// one filter at a time in double precision and rounded once — bit for bit, in both layouts, with channel counts
+    /// that leave partial blocks (Cout % 16 ≠ 0, Cin·Cout % 16 ≠ 0).
+    func testWinogradFilterTransformIsTheDefinitionRoundedOnce() {
+        var rng = SeededRandom(seed: 31)
+        for (cout, cin) in [(33, 40), (64, 48), (100, 37), (16, 1024)] {
+            let weights = FloatBuffer(rng.floats(cout * cin * 9, -1, 1))
+            for tile in [WinogradTile.f2x2, .f4x4] {
+                let alpha = tile.inputSize, g = tile.filterTransform
+                for transposed in [false, true] {
+                    let u = WinogradWeights(weights: weights.pointer, tile: tile, outChannels: cout, inChannels: cin, transposed: transposed).u
+                    var mismatches = 0
+                    for co in 0..<cout {
+                        for ci in 0..<cin {
+                            let w = (0..<9).map { Double(weights.pointer[(co * cin + ci) * 9 + $0]) }
+                            var gw = [[Double]](repeating: [0, 0, 0], count: alpha)
+                            for r in 0..<alpha {
+                                for c in 0..<3 {
+                                    let p0: Double = g[r][0] * w[c], p1: Double = g[r][1] * w[3 + c], p2: Double = g[r][2] * w[6 + c]
+                                    gw[r][c] = (p0 + p1) + p2
+                                }
+                            }
+                            for r in 0..<alpha {
+                                for c in 0..<alpha {
+                                    let p0: Double = gw[r][0] * g[c][0], p1: Double = gw[r][1] * g[c][1], p2: Double = gw[r][2] * g[c][2]
+                                    let expected = Float((p0 + p1) + p2)
+                                    let at = (r * alpha + c) * cout * cin + (transposed ? ci * cout + co : co * cin + ci)
+                                    if u.pointer[at].bitPattern != expected.bitPattern { mismatches += 1 }
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(mismatches, 0, "\(tile) \(cout)×\(cin) transposed \(transposed)")
+                }
+            }
+        }
+    }
+
     /// Winograd F(2×2, 3×3) and F(4×4, 3×3) against the direct convolution (im2col + OpenBLAS) on the same layer: odd
     /// and even map sizes (partial edge tiles), maps spanning several tile batches, every activation, both GEMM
     /// layouts, both backends' GEMMs. Worst relative error seen (error / max(1, |direct|)): F(2×2) 1.6e-5, F(4×4)

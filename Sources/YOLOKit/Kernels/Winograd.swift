@@ -178,18 +178,21 @@ public final class WinogradWeights: @unchecked Sendable {
     }
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var cache: [Key: (source: WeakBuffer, weights: WinogradWeights)] = [:]
+    /// Both held weakly: a transform lives as long as a layer uses it.
+    nonisolated(unsafe) private static var cache: [Key: (source: WeakBuffer, weights: WeakTransform)] = [:]
     private struct WeakBuffer { weak var buffer: FloatBuffer? }
+    private struct WeakTransform { weak var transform: WinogradWeights? }
     private struct Key: Hashable { let id: ObjectIdentifier; let tile: WinogradTile; let transposed: Bool }
 
-    /// The transform of `weights` ([Cout, Cin, 3, 3]) for the given tile size and layout, computed once per buffer.
+    /// The transform of `weights` ([Cout, Cin, 3, 3]) for the given tile size and layout, computed once per buffer
+    /// while some layer holds it.
     public static func shared(for weights: FloatBuffer, tile: WinogradTile, outChannels: Int, inChannels: Int, transposed: Bool) -> WinogradWeights {
         lock.lock(); defer { lock.unlock() }
         let key = Key(id: ObjectIdentifier(weights), tile: tile, transposed: transposed)
-        if let hit = cache[key], hit.source.buffer === weights, hit.weights.outChannels == outChannels { return hit.weights }
-        cache = cache.filter { $0.value.source.buffer != nil }  // drop transforms of freed buffers
+        if let hit = cache[key], hit.source.buffer === weights, let u = hit.weights.transform, u.outChannels == outChannels { return u }
+        cache = cache.filter { $0.value.source.buffer != nil && $0.value.weights.transform != nil }  // drop what was freed
         let made = WinogradWeights(weights: weights.pointer, tile: tile, outChannels: outChannels, inChannels: inChannels, transposed: transposed)
-        cache[key] = (WeakBuffer(buffer: weights), made)
+        cache[key] = (WeakBuffer(buffer: weights), WeakTransform(transform: made))
         return made
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// 2-D convolution with bias and activation; BatchNorm is folded into weights and bias at load time.
 /// Weights: [Cout, Cin/groups · k · k]. Per group: output[Cout/g, outH·outW] = W_g × im2col(input_g).
 public final class ConvolutionLayer: NetworkLayer {
@@ -6,9 +8,23 @@ public final class ConvolutionLayer: NetworkLayer {
     public let activation: Activation
     public let weights: FloatBuffer  // [filters, inputShape.channels / groups * size * size]
     public let bias: FloatBuffer     // [filters]
-    /// Transformed filters when this layer runs as Winograd F(2×2, 3×3) or F(4×4, 3×3) (3×3 stride-1 with enough
-    /// channels, as `winograd` policy decides when the layer is built).
-    public let winograd: WinogradWeights?
+    /// The Winograd tile and GEMM layout when this layer runs as Winograd F(2×2, 3×3) or F(4×4, 3×3) (3×3 stride-1
+    /// with enough channels, as the `winograd` policy decides when the layer is built); nil: im2col + GEMM.
+    public let winogradLayout: (tile: WinogradTile, transposed: Bool)?
+    /// The transformed filters for `winogradLayout`, made on first use and shared with other layers over the same
+    /// weights and layout (`WinogradWeights.shared`): a network built only to check a checkpoint's sizes, or one
+    /// whose convs are replaced by int8 ones, never pays for them.
+    public var winograd: WinogradWeights? {
+        guard let layout = winogradLayout else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        if let made = transformed { return made }
+        let made = WinogradWeights.shared(for: weights, tile: layout.tile, outChannels: filters, inChannels: inputShape.channels,
+                                          transposed: layout.transposed)
+        transformed = made
+        return made
+    }
+    private var transformed: WinogradWeights?
+    private let lock = NSLock()
 
     public init(inputShape: TensorShape, filters: Int, size: Int, stride: Int, pad: Int, groups: Int,
                 activation: Activation, weights: FloatBuffer, bias: FloatBuffer, winograd policy: WinogradPolicy = .measured) {
@@ -19,9 +35,8 @@ public final class ConvolutionLayer: NetworkLayer {
         self.activation = activation
         self.weights = weights
         self.bias = bias
-        winograd = Winograd.tile(geometry, policy: policy).map { tile in
-            WinogradWeights.shared(for: weights, tile: tile, outChannels: filters, inChannels: inputShape.channels,
-                                   transposed: Winograd.prefersTransposed(tile, inChannels: inputShape.channels, outputShape: geometry.outputShape))
+        winogradLayout = Winograd.tile(geometry, policy: policy).map { tile in
+            (tile, Winograd.prefersTransposed(tile, inChannels: inputShape.channels, outputShape: geometry.outputShape))
         }
     }
 
@@ -32,7 +47,7 @@ public final class ConvolutionLayer: NetworkLayer {
     public var stride: Int { geometry.stride }
     public var pad: Int { geometry.pad }
     public var groups: Int { geometry.groups }
-    public var workspaceSize: Int { geometry.workspaceSize(winograd: winograd?.tile) }
+    public var workspaceSize: Int { geometry.workspaceSize(winograd: winogradLayout?.tile) }
     public var macs: Int { geometry.macs }
     public var parameterCount: Int { weights.count + bias.count }
     /// The GEMM shape of one group: M = Cout/groups, N = outH·outW, K = Cin/groups·k·k.
