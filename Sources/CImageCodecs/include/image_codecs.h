@@ -90,6 +90,10 @@ int ic_encode_png(const uint8_t *rgb, int32_t width, int32_t height,
 /* Releases a buffer returned by this library (NULL is fine). */
 void ic_free(void *ptr);
 
+/* CRC-32 (ZIP's, zlib's crc32) of len bytes, continuing from crc (0 to start): zlib's table-driven code runs at
+ * several GB/s, where ZIPFoundation's Swift loop took ~80 ms for a 22 MB checkpoint. (zlib is linked for libpng.) */
+uint32_t ic_crc32(uint32_t crc, const uint8_t *bytes, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
