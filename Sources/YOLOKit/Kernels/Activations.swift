@@ -95,9 +95,12 @@ public enum Activation: String, Sendable, CaseIterable {
 public enum VectorMath {
     /// e^x. Inputs below −87.3 give e^−87.3 (≈ 1.2e−38), above 88 give e^88 (≈ 1.65e38): enough for
     /// sigmoid, SiLU, mish and max-subtracted softmax, which are what this library uses it for.
-    @inline(__always)
+    @_transparent  // inlined where it is used, always: an out-of-line call passes 16 lanes through memory
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let xc = vmin(vmax(x, SIMD16(repeating: -87.33654)), SIMD16(repeating: 88.0))
+        // vmax then vmin, written out (a transparent function may only use public names).
+        let low = SIMD16<Float>(repeating: -87.33654), high = SIMD16<Float>(repeating: 88.0)
+        let raised = x.replacing(with: low, where: x .< low)
+        let xc = raised.replacing(with: high, where: high .< raised)
         // n = round(x / ln 2) by the 1.5·2^23 trick: t's low mantissa bits hold n as an integer.
         let t = xc * 1.44269504088896341 + 12_582_912.0
         let n = t - 12_582_912.0
@@ -114,20 +117,20 @@ public enum VectorMath {
     }
 
     /// 1 / (1 + e^−x).
-    @inline(__always)
+    @_transparent  // inlined where it is used, always: an out-of-line call passes 16 lanes through memory
     public static func sigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
         1 / (1 + exp(-x))
     }
 
     /// SiLU / swish: x · sigmoid(x) = x / (1 + e^−x).
-    @inline(__always)
+    @_transparent  // inlined where it is used, always: an out-of-line call passes 16 lanes through memory
     public static func silu(_ x: SIMD16<Float>) -> SIMD16<Float> {
         x / (1 + exp(-x))
     }
 
     /// mish: x · tanh(softplus(x)). With e = e^x, tanh(log(1 + e)) = e(e + 2) / (e(e + 2) + 2); above 20 it is x
     /// (as Darknet/OpenCV threshold softplus).
-    @inline(__always)
+    @_transparent  // inlined where it is used, always: an out-of-line call passes 16 lanes through memory
     public static func mish(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let e = exp(x)
         let n = e * (e + 2)
