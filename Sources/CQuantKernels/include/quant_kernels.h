@@ -36,11 +36,15 @@ enum {
     CQK_FEATURE_AVX512BW = 1u << 1,    /* AVX512F + AVX512BW, zmm and mask state */
     CQK_FEATURE_AVX512VNNI = 1u << 2,  /* AVX512_VNNI (with AVX512BW) */
     CQK_FEATURE_AVX512BF16 = 1u << 3,  /* AVX512_BF16 (with AVX512BW) */
+    CQK_FEATURE_AMXINT8 = 1u << 4,     /* AMX-TILE + AMX-INT8 (with AVX512BW), tile data enabled and granted */
+    CQK_FEATURE_AMXBF16 = 1u << 5,     /* AMX-TILE + AMX-BF16 (with AVX512BW), likewise */
 };
+/* On Linux each call asks the kernel for this process's permission to use AMX tile data
+ * (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)); the AMX bits are set only when it is granted (asking again is harmless). */
 uint32_t cqk_cpu_features(void);
 
-typedef enum { CQK_INT8_SCALAR = 0, CQK_INT8_AVX2 = 1, CQK_INT8_AVX512BW = 2, CQK_INT8_VNNI = 3 } cqk_int8_kernel;
-typedef enum { CQK_BF16_SCALAR = 0, CQK_BF16_AVX512 = 1, CQK_BF16_AVX512BF16 = 2 } cqk_bf16_kernel;
+typedef enum { CQK_INT8_SCALAR = 0, CQK_INT8_AVX2 = 1, CQK_INT8_AVX512BW = 2, CQK_INT8_VNNI = 3, CQK_INT8_AMX = 4 } cqk_int8_kernel;
+typedef enum { CQK_BF16_SCALAR = 0, CQK_BF16_AVX512 = 1, CQK_BF16_AVX512BF16 = 2, CQK_BF16_AMX = 3 } cqk_bf16_kernel;
 
 /* ---- int8: C[M×N] = W_s8[M×K] · X_u8[K×N], int32 accumulation (exact while 255 · 128 · K < 2^31, K ≤ 65792) ---- */
 
@@ -88,6 +92,29 @@ void cqk_bf16_pack_activations(cqk_bf16_kernel kernel, const float *x, int64_t k
  * K blocking as for int8, with fp32 sums in partial (8 × 32). */
 void cqk_bf16_tile(cqk_bf16_kernel kernel, int64_t pairs, const uint16_t *a, const uint16_t *b, float *partial, int flags,
                    int rows, int cols, const float *bias, float *c, int64_t ldc);
+
+/* ---- AMX (amx_kernels.c): blocks of up to 32 × 32 of C from four accumulator tiles, over all of K ----
+ *
+ * K is walked in chunks of 64 bytes: 64 int8 values or 32 bf16 values. Weights are packed in tiles of 16 rows:
+ * ceil(m / 16) tiles × chunks × [16 rows × 64 bytes] (CQK_AMX_TILE_BYTES each), zero-padded past m and k. The
+ * activations are the column panels above (cqk_i8_pack_activations / cqk_bf16_pack_activations) with the K steps
+ * zero-padded on to chunks · 16 (quads or pairs): chunks · 2048 bytes a panel. Both GEMMs need the matching
+ * CQK_FEATURE_AMX* bit; the tile config is loaded and released within each call. */
+#define CQK_AMX_ROWS 16
+#define CQK_AMX_TILE_BYTES 1024
+
+void cqk_amx_i8_pack_weights(const int8_t *w, int64_t m, int64_t k, int64_t ldw, int8_t *packed);
+void cqk_amx_bf16_pack_weights(const float *w, int64_t m, int64_t k, int64_t ldw, uint16_t *packed);
+void cqk_amx_i8_pack_activations(const uint8_t *x, int64_t k, int64_t cols, int64_t ldx, uint8_t *packed);
+void cqk_amx_bf16_pack_activations(const float *x, int64_t k, int64_t cols, int64_t ldx, uint16_t *packed);
+
+/* For `panels` consecutive column panels (b, then every panel_stride elements; C's columns 32p ..< 32p + 32,
+ * the last ones cut to `columns` in all), rows (≤ 32) rows of C from the two weight tiles at a (the second
+ * right after the first's chunks): int8 as cqk_i8_tile (dq NULL: int32 c), bf16 with bias as cqk_bf16_tile. */
+void cqk_amx_i8_blocks(int64_t chunks, const int8_t *a, int rows, const uint8_t *b, int64_t panels, int64_t panel_stride,
+                       int64_t columns, const cqk_i8_dequantization *dq, void *c, int64_t ldc);
+void cqk_amx_bf16_blocks(int64_t chunks, const uint16_t *a, int rows, const uint16_t *b, int64_t panels,
+                         int64_t panel_stride, int64_t columns, const float *bias, float *c, int64_t ldc);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,8 @@ public final class Int8ConvolutionLayer: NetworkLayer {
     let kernel: LowPrecisionKernel.Int8
 
     /// Runs `conv` (groups must be 1) with `weights` (made from its folded weights and bias). `kernel`: forced
-    /// micro-kernel (tests); throws `UnsupportedKernelError` when this CPU lacks it.
+    /// micro-kernel (tests), or automatic: the fastest for this CPU and the conv's K (`best(for:depth:)`); throws
+    /// `UnsupportedKernelError` when this CPU lacks a forced one.
     public init(_ conv: ConvolutionLayer, weights: Int8ConvolutionWeights, kernel: LowPrecisionKernel.Int8 = .automatic) throws {
         guard conv.groups == 1 else { throw QuantizationError("a grouped convolution (groups \(conv.groups)) stays fp32") }
         let (m, _, k) = conv.gemmShape
@@ -29,7 +30,7 @@ public final class Int8ConvolutionLayer: NetworkLayer {
         geometry = conv.geometry
         activation = conv.activation
         quantized = weights
-        self.kernel = try kernel.resolved()
+        self.kernel = try kernel == .automatic ? LowPrecisionKernel.Int8.best(depth: k) : kernel.resolved()
     }
 
     /// For a conv and weights already checked to fit (groups 1, same shape): the automatic kernel, which always resolves.
@@ -37,7 +38,7 @@ public final class Int8ConvolutionLayer: NetworkLayer {
         geometry = conv.geometry
         activation = conv.activation
         quantized = weights
-        kernel = LowPrecisionKernel.Int8.best()
+        kernel = LowPrecisionKernel.Int8.best(depth: conv.gemmShape.k)
     }
 
     /// Quantizes `conv` for inputs quantized as `input`.
