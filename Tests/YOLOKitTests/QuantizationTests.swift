@@ -106,12 +106,41 @@ final class QuantizationTests: TemporaryFolderTestCase {
         var x = (0..<1003).map { _ in Float.random(in: -4...12, using: &rng) }
         for i in 0..<40 { x[i] = q.scale * (Float(i) - 20.5) }
         x[50] = .nan; x[51] = .infinity; x[52] = -.infinity
-        var out = [UInt8](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { q.quantize(p.baseAddress!, count: x.count, into: $0.baseAddress!) } }
-        XCTAssertEqual(out, x.map { q.quantize($0) })
-        XCTAssertEqual(out[50], q.zeroPoint)
-        XCTAssertEqual(out[51], 255)
-        XCTAssertEqual(out[52], 0)
+        // Both C paths: AVX-512 (where the CPU has it) and scalar.
+        for vector in CPUFeatures.current.contains(.avx512bw) ? [true, false] : [false] {
+            var out = [UInt8](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { q.quantize(p.baseAddress!, count: x.count, into: $0.baseAddress!, vector: vector) } }
+            XCTAssertEqual(out, x.map { q.quantize($0) }, "vector \(vector)")
+            XCTAssertEqual(out[50], q.zeroPoint)
+            XCTAssertEqual(out[51], 255)
+            XCTAssertEqual(out[52], 0)
+        }
+    }
+
+    /// The uint8 im2col (both C paths) against its definition: odd sizes, strides 1 and 2, pads up to k / 2 and a
+    /// plane wider than 64 columns (the vector path's chunks), the zero point outside the input.
+    func testQuantizedIm2colMatchesItsDefinition() {
+        var rng = SystemRandomNumberGenerator()
+        for (c, h, w, k, stride, pad) in [(3, 9, 13, 3, 1, 1), (5, 7, 70, 3, 1, 1), (4, 13, 13, 3, 2, 1), (2, 8, 131, 5, 1, 2),
+                                           (3, 6, 66, 5, 2, 2), (6, 13, 13, 1, 1, 0), (2, 5, 5, 3, 1, 0), (1, 1, 1, 3, 1, 1)] {
+            let outH = (h + 2 * pad - k) / stride + 1, outW = (w + 2 * pad - k) / stride + 1, zero: UInt8 = 77
+            let input = (0..<(c * h * w)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            var expected = [UInt8](repeating: 0, count: c * k * k * outH * outW)
+            for r in 0..<(c * k * k) { for oy in 0..<outH { for ox in 0..<outW {
+                let ch = r / (k * k), iy = oy * stride - pad + (r / k) % k, ix = ox * stride - pad + r % k
+                expected[(r * outH + oy) * outW + ox] = iy >= 0 && iy < h && ix >= 0 && ix < w ? input[(ch * h + iy) * w + ix] : zero
+            }}}
+            for vector in CPUFeatures.current.contains(.avx512bw) ? [true, false] : [false] {
+                for threads in [1, 2] {
+                    var out = [UInt8](repeating: 0xEE, count: expected.count)
+                    input.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { o in
+                        quantizedIm2col(i.baseAddress!, channels: c, height: h, width: w, kernel: k, stride: stride, pad: pad, outHeight: outH,
+                                        outWidth: outW, zeroPoint: zero, into: o.baseAddress!, threads: threads, vector: vector)
+                    }}
+                    XCTAssertEqual(out, expected, "\(c)×\(h)×\(w) k\(k) s\(stride) p\(pad), vector \(vector), \(threads) threads")
+                }
+            }
+        }
     }
 
     func testGroupedConvolutionStaysFP32() throws {

@@ -93,6 +93,19 @@ void cqk_bf16_pack_activations(cqk_bf16_kernel kernel, const float *x, int64_t k
 void cqk_bf16_tile(cqk_bf16_kernel kernel, int64_t pairs, const uint16_t *a, const uint16_t *b, float *partial, int flags,
                    int rows, int cols, const float *bias, float *c, int64_t ldc);
 
+/* ---- The activation side of an int8 conv (quantized_activations.c) ---- */
+
+/* q[i] = clamp(round_half_even(x[i] / scale) + zero_point, 0, 255), NaN → zero_point: ActivationQuantization's
+ * definition, with AVX-512F when vector is non-zero (ask cqk_cpu_features() for CQK_FEATURE_AVX512BW first). */
+void cqk_quantize_u8(const float *x, int64_t count, float scale, uint8_t zero_point, int vector, uint8_t *q);
+
+/* Rows row_begin ..< row_end of the uint8 im2col X [C·k·k, out_height·out_width] of input [C, height, width]: row
+ * r = (c·k + ky)·k + kx holds input[c, oy·stride − pad + ky, ox·stride − pad + kx], the zero point outside.
+ * vector non-zero: AVX512BW for stride 1 (CQK_FEATURE_AVX512BW); the same bytes either way. */
+void cqk_u8_im2col(const uint8_t *input, int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
+                   int64_t out_height, int64_t out_width, uint8_t zero_point, int vector, int64_t row_begin, int64_t row_end,
+                   uint8_t *columns);
+
 /* ---- AMX (amx_kernels.c): blocks of up to 32 × 32 of C from four accumulator tiles, over all of K ----
  *
  * K is walked in chunks of 64 bytes: 64 int8 values or 32 bf16 values. Weights are packed in tiles of 16 rows:
