@@ -11,8 +11,8 @@
  * half of it, loaded at stride 128 — only the K steps are padded further, to whole 64-byte chunks.
  *
  * Epilogues: each accumulator tile is stored to a 1 KB buffer and written row by row with the other AVX-512
- * kernels' arithmetic (int8: fma((float)(acc − offset), scale, bias); bf16: acc + bias), so the int8 results
- * equal theirs bit for bit. */
+ * kernels' arithmetic (int8: fma((float)(acc − offset), scale, bias), then the leaky ReLU where asked; bf16:
+ * acc + bias), so the int8 results equal theirs bit for bit. */
 #include "quant_kernels.h"
 #include <string.h>
 
@@ -101,7 +101,13 @@ static void store_i8_tile(const int32_t *acc, int row0, int rows, int cols, cons
         if (dq) {
             const __m512 scale = _mm512_set1_ps(dq->scale[r]), bias = _mm512_set1_ps(dq->bias ? dq->bias[r] : 0.0f);
             const __m512 x = _mm512_cvtepi32_ps(_mm512_sub_epi32(v, _mm512_set1_epi32(dq->offset[r])));
-            _mm512_mask_storeu_ps((float *)c + r * ldc, mask, _mm512_fmadd_ps(x, scale, bias));
+            __m512 y = _mm512_fmadd_ps(x, scale, bias);
+            if (dq->leaky) {
+                const __m512 zero = _mm512_setzero_ps();
+                y = _mm512_add_ps(y, zero);  /* −0 → +0, as Activation.leaky after a bias of 0 */
+                y = _mm512_mask_mul_ps(y, _mm512_cmp_ps_mask(y, zero, _CMP_LE_OQ), y, _mm512_set1_ps(0.1f));
+            }
+            _mm512_mask_storeu_ps((float *)c + r * ldc, mask, y);
         } else {
             _mm512_mask_storeu_epi32((int32_t *)c + r * ldc, mask, v);
         }

@@ -124,6 +124,13 @@ final class LowPrecisionGEMMTests: XCTestCase {
                     }}
                     XCTAssertLessThanOrEqual(worst, 1, "int8 \(kernel.rawValue) dequantized \(m)×\(n)×\(k) bias \(withBias): error / bound \(worst)")
                     if withBias { outputs.append(c) }
+                    // The leaky ReLU in the epilogue: the same bits as Activation.leaky applied afterwards (the layer's old path).
+                    var fused = [Float](repeating: .nan, count: m * n)
+                    x.withUnsafeBufferPointer { px in fused.withUnsafeMutableBufferPointer { pc in
+                        gemm.multiply(packed, activations: px.baseAddress!, columns: n, dequantization: dq, leakyReLU: true, into: pc.baseAddress!)
+                    }}
+                    c.withUnsafeMutableBufferPointer { Activation.leaky.applyWithBias($0.baseAddress!, bias: nil, channels: m, plane: n, threads: 1) }
+                    XCTAssertTrue(fused.elementsEqual(c) { $0.bitPattern == $1.bitPattern }, "int8 \(kernel.rawValue) \(m)×\(n)×\(k): fused leaky ReLU differs")
                 }
             }
             for (kernel, c) in zip(kernels, outputs) {

@@ -57,11 +57,13 @@ void cqk_i8_pack_activations(const uint8_t *x, int64_t k, int64_t cols, int64_t 
 
 /* Per-row terms of the dequantizing epilogue, each pointing at the tile's first row:
  * out[i, j] = fma((float)(acc[i, j] − offset[i]), scale[i], bias[i]) (bias NULL: 0), with
- * offset = z_x · Σ_k W[i, k] and scale = scale_w[i] · scale_x. */
+ * offset = z_x · Σ_k W[i, k] and scale = scale_w[i] · scale_x; then, where leaky is non-zero, Darknet's leaky ReLU
+ * as YOLOKit's Activation.leaky computes it: out ≤ 0 → out · 0.1f. */
 typedef struct {
     const int32_t *offset;
     const float *scale;
     const float *bias;
+    int leaky;
 } cqk_i8_dequantization;
 
 /* K blocking: a tile may be computed over several ranges of quads (a and b then point at the range's first

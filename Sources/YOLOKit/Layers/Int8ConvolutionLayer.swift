@@ -5,7 +5,7 @@
 /// `Int8Dequantization`), then the activation. Padding is the zero point, i.e. exactly 0.
 ///
 /// Per forward: quantize the input [C, H, W] → uint8, uint8 im2col (not for 1×1 stride-1), one int8 GEMM, the
-/// activation. Groups are not supported (a depthwise conv has too little depth to gain; it stays fp32).
+/// activation (leaky ReLU inside the GEMM's epilogue). Groups are not supported (a depthwise conv has too little depth to gain; it stays fp32).
 ///
 /// Error against the fp32 conv on the same input, before the activation, for an input inside the calibrated range:
 /// |Δy[i, j]| ≤ Σ_k (s_w[i]/2 · |x̂_k| + |ŵ_ik| · s_x/2 + s_w[i]·s_x/4) plus fp32 rounding, with ŵ, x̂ the dequantized
@@ -93,9 +93,10 @@ public final class Int8ConvolutionLayer: NetworkLayer {
             columns = UnsafePointer(target)
         }
         precondition(k == weights.depth && m == weights.rows)
+        // Darknet's leaky ReLU runs in the GEMM's epilogue (the same bits, one pass over the output fewer).
         Int8GEMM(resolved: kernel, threads: context.threads)
-            .multiply(weights, activations: columns, columns: n, dequantization: dequantization, into: output.pointer)
-        if activation != .linear {
+            .multiply(weights, activations: columns, columns: n, dequantization: dequantization, leakyReLU: activation == .leaky, into: output.pointer)
+        if activation != .linear && activation != .leaky {
             activation.applyWithBias(output.pointer, bias: nil, channels: m, plane: n, threads: context.threads)
         }
     }

@@ -120,21 +120,23 @@ public struct Int8GEMM: Sendable {
             elementSize: 4, terms: nil)
     }
 
-    /// Dequantized: c[i, j] = s_w[i]·s_x·(Σ_k W[i, k]·x[k, j] − z_x·Σ_k W[i, k]) + bias[i] (see `Int8Dequantization`).
+    /// Dequantized: c[i, j] = s_w[i]·s_x·(Σ_k W[i, k]·x[k, j] − z_x·Σ_k W[i, k]) + bias[i] (see `Int8Dequantization`);
+    /// with `leakyReLU`, then `Activation.leaky` (c ≤ 0 → 0.1·c, the same bits as applying it afterwards), which saves
+    /// a pass over C.
     public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,
-                         dequantization dq: Int8Dequantization, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+                         dequantization dq: Int8Dequantization, leakyReLU: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
         precondition(dq.scales.count == weights.rows, "dequantization for \(dq.scales.count) rows, weights have \(weights.rows)")
         dq.scales.withUnsafeBufferPointer { s in dq.offsets.withUnsafeBufferPointer { o in
             let bias = dq.biases ?? []
             bias.withUnsafeBufferPointer { b in
                 run(weights, x, columns: columns, ldx: ldx ?? columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns, elementSize: 4,
-                    terms: (s.baseAddress!, o.baseAddress!, dq.biases == nil ? nil : b.baseAddress!))
+                    terms: (s.baseAddress!, o.baseAddress!, dq.biases == nil ? nil : b.baseAddress!, leakyReLU))
             }
         }}
     }
 
     private func run(_ w: Int8PackedWeights, _ x: UnsafePointer<UInt8>, columns n: Int, ldx: Int, c: UnsafeMutableRawPointer, ldc: Int,
-                     elementSize: Int, terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?)?) {
+                     elementSize: Int, terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?, leaky: Bool)?) {
         let m = w.rows, k = w.depth
         precondition(n >= 0 && ldx >= max(1, n) && ldc >= max(1, n), "int8 GEMM: bad columns \(n), ldx \(ldx) or ldc \(ldc)")
         guard m > 0, n > 0 else { return }
@@ -164,7 +166,7 @@ public struct Int8GEMM: Sendable {
                             let tileA = a + (ip * quads + q0) * LowPrecisionTile.rows * 4, tileX = panelX + q0 * LowPrecisionTile.columns * 4
                             let tileC = c + (row0 * ldc + col0) * elementSize, tilePartial = partial + ip * LowPrecisionTile.rows * LowPrecisionTile.columns
                             if let t = terms {
-                                var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 })
+                                var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 }, leaky: t.leaky ? 1 : 0)
                                 cqk_i8_tile(kernel, Int64(depth), tileA, tileX, tilePartial, Int32(flags), Int32(rows), Int32(cols), &dq, tileC, Int64(ldc))
                             } else {
                                 cqk_i8_tile(kernel, Int64(depth), tileA, tileX, tilePartial, Int32(flags), Int32(rows), Int32(cols), nil, tileC, Int64(ldc))
@@ -180,7 +182,7 @@ public struct Int8GEMM: Sendable {
     /// The AMX loops: the N panels split over the workers; each packs a group of panels (`amxGroupBytes`), then
     /// runs every 32-row block of W over the whole group, all of K at once (the sums stay in the tiles).
     private func runAMX(_ w: Int8PackedWeights, _ x: UnsafePointer<UInt8>, columns n: Int, ldx: Int, c: UnsafeMutableRawPointer, ldc: Int,
-                        terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?)?, workers: Int) {
+                        terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?, leaky: Bool)?, workers: Int) {
         guard let amxPacked = w.amxPacked else { preconditionFailure("Int8GEMM: AMX weights are packed only where the CPU has AMX") }
         let m = w.rows, k = w.depth, chunks = w.chunks, nr = LowPrecisionTile.columns
         let panelBytes = max(1, chunks) * 16 * nr * 4, nPanels = (n + nr - 1) / nr
@@ -203,7 +205,7 @@ public struct Int8GEMM: Sendable {
                         let rows = min(32, m - row0), tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES)
                         let tileC = c + (row0 * ldc + col0) * 4
                         if let t = terms {
-                            var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 })
+                            var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 }, leaky: t.leaky ? 1 : 0)
                             cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), &dq, tileC, Int64(ldc))
                         } else {
                             cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), nil, tileC, Int64(ldc))
