@@ -139,6 +139,45 @@ final class LowPrecisionGEMMTests: XCTestCase {
         }
     }
 
+    /// X as blocks of columns (`GEMMActivations.columns`, what a conv's im2col gives) equals X as a matrix, bit for bit,
+    /// on every kernel: int8 dequantized with and without the leaky ReLU, bf16 with bias.
+    func testColumnBlocksEqualTheMatrix() throws {
+        var rng = SeededRandom(seed: 77)
+        for (m, n, k, threads) in [(9, 33, 5, 1), (40, 300, 130, 2), (17, 70, 700, 1), (33, 1000, 64, 2)] {
+            let w = (0..<(m * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+            let x = (0..<(k * n)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }, xf = (0..<(k * n)).map { _ in rng.float(-2, 2) }
+            let bias = (0..<m).map { _ in rng.float(-3, 3) }
+            let packed = try Int8PackedWeights(w, rows: m, depth: k), packedBF16 = BF16PackedWeights(wf, rows: m, depth: k)
+            let dq = Int8Dequantization(weights: packed, weightScales: (0..<m).map { _ in rng.float(1e-4, 2e-2) },
+                                        activation: try ActivationQuantization(min: -1.3, max: 4.1), bias: bias)
+            try x.withUnsafeBufferPointer { px in try xf.withUnsafeBufferPointer { pxf in
+                let blocks = GEMMActivations<UInt8>.columns { col0, col1, block in
+                    for p in 0..<k { for j in col0..<col1 { block[p * (col1 - col0) + j - col0] = px[p * n + j] } }
+                }
+                let floatBlocks = GEMMActivations<Float>.columns { col0, col1, block in
+                    for p in 0..<k { for j in col0..<col1 { block[p * (col1 - col0) + j - col0] = pxf[p * n + j] } }
+                }
+                for kernel in LowPrecisionKernel.Int8.allCases where kernel != .automatic && CPUFeatures.current.isSuperset(of: kernel.requiredFeatures) {
+                    let gemm = try Int8GEMM(kernel: kernel, threads: threads)
+                    for leaky in [false, true] {
+                        var a = [Float](repeating: .nan, count: m * n), b = a
+                        a.withUnsafeMutableBufferPointer { gemm.multiply(packed, activations: px.baseAddress!, columns: n, dequantization: dq, leakyReLU: leaky, into: $0.baseAddress!) }
+                        b.withUnsafeMutableBufferPointer { gemm.multiply(packed, activations: blocks, columns: n, dequantization: dq, leakyReLU: leaky, into: $0.baseAddress!) }
+                        XCTAssertTrue(a.elementsEqual(b) { $0.bitPattern == $1.bitPattern }, "int8 \(kernel.rawValue) \(m)×\(n)×\(k) leaky \(leaky): blocks differ")
+                    }
+                }
+                for kernel in LowPrecisionKernel.BF16.allCases where kernel != .automatic && CPUFeatures.current.isSuperset(of: kernel.requiredFeatures) {
+                    let gemm = try BF16GEMM(kernel: kernel, threads: threads)
+                    var a = [Float](repeating: .nan, count: m * n), b = a
+                    a.withUnsafeMutableBufferPointer { gemm.multiply(packedBF16, activations: pxf.baseAddress!, columns: n, bias: bias, into: $0.baseAddress!) }
+                    b.withUnsafeMutableBufferPointer { gemm.multiply(packedBF16, activations: floatBlocks, columns: n, bias: bias, into: $0.baseAddress!) }
+                    XCTAssertTrue(a.elementsEqual(b) { $0.bitPattern == $1.bitPattern }, "bf16 \(kernel.rawValue) \(m)×\(n)×\(k): blocks differ")
+                }
+            }}
+        }
+    }
+
     func testInt8KernelChoice() throws {
         typealias K = LowPrecisionKernel.Int8
         XCTAssertEqual(K.best(for: []), .scalar)

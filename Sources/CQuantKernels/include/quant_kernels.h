@@ -101,12 +101,17 @@ void cqk_bf16_tile(cqk_bf16_kernel kernel, int64_t pairs, const uint16_t *a, con
  * definition, with AVX-512F when vector is non-zero (ask cqk_cpu_features() for CQK_FEATURE_AVX512BW first). */
 void cqk_quantize_u8(const float *x, int64_t count, float scale, uint8_t zero_point, int vector, uint8_t *q);
 
-/* Rows row_begin ..< row_end of the uint8 im2col X [C·k·k, out_height·out_width] of input [C, height, width]: row
- * r = (c·k + ky)·k + kx holds input[c, oy·stride − pad + ky, ox·stride − pad + kx], the zero point outside.
- * vector non-zero: AVX512BW for stride 1 (CQK_FEATURE_AVX512BW); the same bytes either way. */
+/* Rows row_begin ..< row_end and columns col_begin ..< col_end of the im2col matrix X [C·k·k, out_height·out_width]
+ * of input [C, height, width], into columns (row r − row_begin at (r − row_begin) · ld): row r = (c·k + ky)·k + kx,
+ * column p = oy · out_width + ox holds input[c, oy·stride − pad + ky, ox·stride − pad + kx], outside the input the
+ * zero point (uint8) or 0 (fp32). vector non-zero: AVX512BW for stride 1 (CQK_FEATURE_AVX512BW); the same values
+ * either way. A block of columns is what a GEMM packs next, while it is in cache. */
 void cqk_u8_im2col(const uint8_t *input, int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
-                   int64_t out_height, int64_t out_width, uint8_t zero_point, int vector, int64_t row_begin, int64_t row_end,
-                   uint8_t *columns);
+                   int64_t out_width, uint8_t zero_point, int vector, int64_t row_begin, int64_t row_end, int64_t col_begin,
+                   int64_t col_end, uint8_t *columns, int64_t ld);
+void cqk_f32_im2col(const float *input, int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
+                    int64_t out_width, int vector, int64_t row_begin, int64_t row_end, int64_t col_begin, int64_t col_end,
+                    float *columns, int64_t ld);
 
 /* ---- AMX (amx_kernels.c): blocks of up to 32 × 32 of C from four accumulator tiles, over all of K ----
  *

@@ -82,8 +82,15 @@ public struct BF16GEMM: Sendable {
     /// ldx (default columns); c has weights.rows rows at stride ldc (default columns).
     public func multiply(_ weights: BF16PackedWeights, activations x: UnsafePointer<Float>, columns n: Int, ldx: Int? = nil,
                          bias: [Float]? = nil, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
-        let m = weights.rows, k = weights.depth, ldx = ldx ?? n, ldc = ldc ?? n
-        precondition(n >= 0 && ldx >= max(1, n) && ldc >= max(1, n), "bf16 GEMM: bad columns \(n), ldx \(ldx) or ldc \(ldc)")
+        multiply(weights, activations: .matrix(x, ldx: ldx ?? n), columns: n, bias: bias, into: c, ldc: ldc)
+    }
+
+    /// The same with X from `source` (a matrix, or blocks of columns written on the way: a conv's im2col).
+    public func multiply(_ weights: BF16PackedWeights, activations source: GEMMActivations<Float>, columns n: Int,
+                         bias: [Float]? = nil, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+        let m = weights.rows, k = weights.depth, ldc = ldc ?? n
+        if case .matrix(_, let ldx) = source { precondition(ldx >= max(1, n), "bf16 GEMM: ldx \(ldx) below columns \(n)") }
+        precondition(n >= 0 && ldc >= max(1, n), "bf16 GEMM: bad columns \(n) or ldc \(ldc)")
         precondition(bias == nil || bias!.count == m, "\(bias?.count ?? 0) biases for \(m) rows")
         guard m > 0, n > 0 else { return }
         let mr = LowPrecisionTile.rows, nr = LowPrecisionTile.columns
@@ -92,7 +99,7 @@ public struct BF16GEMM: Sendable {
         let biasValues = bias ?? []
         if self.kernel == .amx {
             return biasValues.withUnsafeBufferPointer { b in
-                runAMX(weights, x, columns: n, ldx: ldx, bias: bias == nil ? nil : b.baseAddress, c: c, ldc: ldc, workers: workers)
+                runAMX(weights, source, columns: n, bias: bias == nil ? nil : b.baseAddress, c: c, ldc: ldc, workers: workers)
             }
         }
         let kernel = self.kernel.cKernel
@@ -103,10 +110,12 @@ public struct BF16GEMM: Sendable {
                     .bindMemory(to: UInt16.self, capacity: max(1, pairs) * nr * 2)
                 let partial = UnsafeMutableRawPointer.allocate(byteCount: mPanels * mr * nr * 4, alignment: 64)
                     .bindMemory(to: Float.self, capacity: mPanels * mr * nr)
+                let block = ColumnBlock<Float>(source, rows: k, bytes: 2 * Int8GEMM.blockBytes, end: min(n, panels.upperBound * nr))
                 defer { panelX.deallocate(); partial.deallocate() }
                 for jp in panels {
                     let col0 = jp * nr, cols = min(nr, n - col0)
-                    cqk_bf16_pack_activations(kernel, x + col0, Int64(k), Int64(cols), Int64(ldx), panelX)
+                    let (x, ldx) = block.columns(col0, col0 + cols)
+                    cqk_bf16_pack_activations(kernel, x, Int64(k), Int64(cols), Int64(ldx), panelX)
                     var p0 = 0
                     repeat {
                         let depth = min(BF16GEMM.blockPairs, pairs - p0)
@@ -124,28 +133,32 @@ public struct BF16GEMM: Sendable {
         }}
     }
 
-    /// `Int8GEMM`'s AMX loops: panel groups of `Int8GEMM.amxGroupBytes` over the workers, every 32-row block of W over
-    /// a whole group, all of K at once.
-    private func runAMX(_ w: BF16PackedWeights, _ x: UnsafePointer<Float>, columns n: Int, ldx: Int, bias: UnsafePointer<Float>?,
+    /// `Int8GEMM`'s AMX loops: panel groups of `Int8GEMM.amxGroupBytes` (half that from blocks of columns: their fp32
+    /// block is twice the packed bf16 one, and both should stay in L2) over the workers, every 32-row block of W over a
+    /// whole group, all of K at once.
+    private func runAMX(_ w: BF16PackedWeights, _ source: GEMMActivations<Float>, columns n: Int, bias: UnsafePointer<Float>?,
                         c: UnsafeMutablePointer<Float>, ldc: Int, workers: Int) {
         guard let amxPacked = w.amxPacked else { preconditionFailure("BF16GEMM: AMX weights are packed only where the CPU has AMX") }
         let m = w.rows, k = w.depth, chunks = w.chunks, nr = LowPrecisionTile.columns
         let panelElements = max(1, chunks) * 16 * nr * 2, nPanels = (n + nr - 1) / nr
-        let group = max(1, min(nPanels, Int8GEMM.amxGroupBytes / (2 * panelElements)))
+        var groupBytes = Int8GEMM.amxGroupBytes
+        if case .columns = source { groupBytes /= 2 }
+        let group = max(1, min(nPanels, groupBytes / (2 * panelElements)))
         amxPacked.withUnsafeBufferPointer { packedW in
             let a = packedW.baseAddress!
             parallelChunks(nPanels, threads: workers) { panels in
                 let count = min(group, panels.count) * panelElements
                 let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64).bindMemory(to: UInt16.self, capacity: count)
+                let block = ColumnBlock<Float>(source, rows: k, capacity: min(group, panels.count) * nr, end: min(n, panels.upperBound * nr))
                 defer { buffer.deallocate() }
                 var first = panels.lowerBound
                 while first < panels.upperBound {
                     let panelCount = min(group, panels.upperBound - first), col0 = first * nr
-                    for p in 0..<panelCount {
-                        let col = col0 + p * nr
-                        cqk_amx_bf16_pack_activations(x + col, Int64(k), Int64(min(nr, n - col)), Int64(ldx), buffer + p * panelElements)
-                    }
                     let columns = min(panelCount * nr, n - col0)
+                    let (x, ldx) = block.columns(col0, col0 + columns)
+                    for p in 0..<panelCount {
+                        cqk_amx_bf16_pack_activations(x + p * nr, Int64(k), Int64(min(nr, columns - p * nr)), Int64(ldx), buffer + p * panelElements)
+                    }
                     for row0 in stride(from: 0, to: m, by: 32) {
                         let tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES) / 2
                         cqk_amx_bf16_blocks(Int64(chunks), tileA, Int32(min(32, m - row0)), buffer, Int64(panelCount), Int64(panelElements),

@@ -95,6 +95,9 @@ public struct Int8GEMM: Sendable {
     /// K block, in quads of 4 values.
     static let blockQuads = 128
 
+    /// X written in blocks (`GEMMActivations.columns`), non-AMX kernels: bytes of X a block (L2-resident).
+    static let blockBytes = 256 << 10
+
     /// AMX: the packed activation panels one pass over the weights runs on (a thread packs this much of X, then
     /// every 32-row block of W runs over all of it; it stays in the 2 MB L2 beside a weight block).
     static let amxGroupBytes = 768 << 10
@@ -116,7 +119,7 @@ public struct Int8GEMM: Sendable {
     /// (default columns); c has weights.rows rows at stride ldc (default columns).
     public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,
                          into c: UnsafeMutablePointer<Int32>, ldc: Int? = nil) {
-        run(weights, x, columns: columns, ldx: ldx ?? columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns,
+        run(weights, .matrix(x, ldx: ldx ?? columns), columns: columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns,
             elementSize: 4, terms: nil)
     }
 
@@ -125,25 +128,32 @@ public struct Int8GEMM: Sendable {
     /// a pass over C.
     public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,
                          dequantization dq: Int8Dequantization, leakyReLU: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+        multiply(weights, activations: .matrix(x, ldx: ldx ?? columns), columns: columns, dequantization: dq, leakyReLU: leakyReLU, into: c, ldc: ldc)
+    }
+
+    /// The same with X from `source` (a matrix, or blocks of columns written on the way: a conv's im2col).
+    public func multiply(_ weights: Int8PackedWeights, activations source: GEMMActivations<UInt8>, columns: Int,
+                         dequantization dq: Int8Dequantization, leakyReLU: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
         precondition(dq.scales.count == weights.rows, "dequantization for \(dq.scales.count) rows, weights have \(weights.rows)")
         dq.scales.withUnsafeBufferPointer { s in dq.offsets.withUnsafeBufferPointer { o in
             let bias = dq.biases ?? []
             bias.withUnsafeBufferPointer { b in
-                run(weights, x, columns: columns, ldx: ldx ?? columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns, elementSize: 4,
+                run(weights, source, columns: columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns, elementSize: 4,
                     terms: (s.baseAddress!, o.baseAddress!, dq.biases == nil ? nil : b.baseAddress!, leakyReLU))
             }
         }}
     }
 
-    private func run(_ w: Int8PackedWeights, _ x: UnsafePointer<UInt8>, columns n: Int, ldx: Int, c: UnsafeMutableRawPointer, ldc: Int,
+    private func run(_ w: Int8PackedWeights, _ source: GEMMActivations<UInt8>, columns n: Int, c: UnsafeMutableRawPointer, ldc: Int,
                      elementSize: Int, terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?, leaky: Bool)?) {
         let m = w.rows, k = w.depth
-        precondition(n >= 0 && ldx >= max(1, n) && ldc >= max(1, n), "int8 GEMM: bad columns \(n), ldx \(ldx) or ldc \(ldc)")
+        if case .matrix(_, let ldx) = source { precondition(ldx >= max(1, n), "int8 GEMM: ldx \(ldx) below columns \(n)") }
+        precondition(n >= 0 && ldc >= max(1, n), "int8 GEMM: bad columns \(n) or ldc \(ldc)")
         guard m > 0, n > 0 else { return }
         let quads = w.quads, mPanels = (m + LowPrecisionTile.rows - 1) / LowPrecisionTile.rows, nPanels = (n + LowPrecisionTile.columns - 1) / LowPrecisionTile.columns
         let workers = 2 * m * n * k < 4_000_000 ? 1 : min(threads, nPanels)  // below ~20 µs of work, threads cost more
         if self.kernel == .amx {
-            return runAMX(w, x, columns: n, ldx: ldx, c: c, ldc: ldc, terms: terms, workers: workers)
+            return runAMX(w, source, columns: n, c: c, ldc: ldc, terms: terms, workers: workers)
         }
         let kernel = self.kernel.cKernel
         w.packed.withUnsafeBufferPointer { packedW in
@@ -153,10 +163,12 @@ public struct Int8GEMM: Sendable {
                     .bindMemory(to: UInt8.self, capacity: max(1, quads) * LowPrecisionTile.columns * 4)
                 let partial = UnsafeMutableRawPointer.allocate(byteCount: mPanels * LowPrecisionTile.rows * LowPrecisionTile.columns * 4, alignment: 64)
                     .bindMemory(to: Int32.self, capacity: mPanels * LowPrecisionTile.rows * LowPrecisionTile.columns)
+                let block = ColumnBlock<UInt8>(source, rows: k, bytes: Int8GEMM.blockBytes, end: min(n, panels.upperBound * LowPrecisionTile.columns))
                 defer { panelX.deallocate(); partial.deallocate() }
                 for jp in panels {
                     let col0 = jp * LowPrecisionTile.columns, cols = min(LowPrecisionTile.columns, n - col0)
-                    cqk_i8_pack_activations(x + col0, Int64(k), Int64(cols), Int64(ldx), panelX)
+                    let (x, ldx) = block.columns(col0, col0 + cols)
+                    cqk_i8_pack_activations(x, Int64(k), Int64(cols), Int64(ldx), panelX)
                     var q0 = 0
                     repeat {
                         let depth = min(Int8GEMM.blockQuads, quads - q0)
@@ -181,7 +193,7 @@ public struct Int8GEMM: Sendable {
 
     /// The AMX loops: the N panels split over the workers; each packs a group of panels (`amxGroupBytes`), then
     /// runs every 32-row block of W over the whole group, all of K at once (the sums stay in the tiles).
-    private func runAMX(_ w: Int8PackedWeights, _ x: UnsafePointer<UInt8>, columns n: Int, ldx: Int, c: UnsafeMutableRawPointer, ldc: Int,
+    private func runAMX(_ w: Int8PackedWeights, _ source: GEMMActivations<UInt8>, columns n: Int, c: UnsafeMutableRawPointer, ldc: Int,
                         terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?, leaky: Bool)?, workers: Int) {
         guard let amxPacked = w.amxPacked else { preconditionFailure("Int8GEMM: AMX weights are packed only where the CPU has AMX") }
         let m = w.rows, k = w.depth, chunks = w.chunks, nr = LowPrecisionTile.columns
@@ -192,15 +204,16 @@ public struct Int8GEMM: Sendable {
             parallelChunks(nPanels, threads: workers) { panels in
                 let count = min(group, panels.count)
                 let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * panelBytes, alignment: 64).bindMemory(to: UInt8.self, capacity: count * panelBytes)
+                let block = ColumnBlock<UInt8>(source, rows: k, capacity: count * nr, end: min(n, panels.upperBound * nr))
                 defer { buffer.deallocate() }
                 var first = panels.lowerBound
                 while first < panels.upperBound {
                     let panelCount = min(group, panels.upperBound - first), col0 = first * nr
-                    for p in 0..<panelCount {
-                        let col = col0 + p * nr
-                        cqk_amx_i8_pack_activations(x + col, Int64(k), Int64(min(nr, n - col)), Int64(ldx), buffer + p * panelBytes)
-                    }
                     let columns = min(panelCount * nr, n - col0)
+                    let (x, ldx) = block.columns(col0, col0 + columns)
+                    for p in 0..<panelCount {
+                        cqk_amx_i8_pack_activations(x + p * nr, Int64(k), Int64(min(nr, columns - p * nr)), Int64(ldx), buffer + p * panelBytes)
+                    }
                     for row0 in stride(from: 0, to: m, by: 32) {
                         let rows = min(32, m - row0), tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES)
                         let tileC = c + (row0 * ldc + col0) * 4
