@@ -2,7 +2,8 @@
  * packing of both operands. Four kernels with identical results: VNNI (vpdpbusd), AVX512BW and AVX2 (bytes
  * widened to int16 and multiplied with vpmaddwd: each int16 product is at most 255 · 128 in magnitude and a
  * pair sum 65280, so nothing saturates, unlike vpmaddubsw), and scalar C. The dequantizing epilogue is one
- * fused multiply-add per element in every kernel (fmaf in C), so the float outputs are identical too. */
+ * fused multiply-add per element in every kernel (fmaf in C), and the optional leaky ReLU one compare and one
+ * multiply, so the float outputs are identical too. */
 #include "quant_kernels.h"
 #include <math.h>
 #include <string.h>
@@ -63,7 +64,10 @@ void cqk_i8_pack_activations(const uint8_t *x, int64_t k, int64_t cols, int64_t 
 /* The epilogue of one element (the scalar definition every vector path matches). */
 static inline float dequantize(int32_t acc, const cqk_i8_dequantization *dq, int row) {
     const float bias = dq->bias ? dq->bias[row] : 0.0f;
-    return fmaf((float)(int32_t)((uint32_t)acc - (uint32_t)dq->offset[row]), dq->scale[row], bias);
+    const float y = fmaf((float)(int32_t)((uint32_t)acc - (uint32_t)dq->offset[row]), dq->scale[row], bias);
+    if (!dq->leaky) return y;
+    const float v = y + 0.0f;  /* as Activation.leaky after a bias of 0: −0 becomes +0 */
+    return v <= 0.0f ? v * 0.1f : v;
 }
 
 /* Writes rows × cols of an accumulator tile acc[8][32]. */
@@ -115,8 +119,17 @@ static inline void store_row_avx512(__m512i lo, __m512i hi, int row, int cols, c
         const __m512i offset = _mm512_set1_epi32(dq->offset[row]);
         const __m512 scale = _mm512_set1_ps(dq->scale[row]), bias = _mm512_set1_ps(dq->bias ? dq->bias[row] : 0.0f);
         float *dst = (float *)c + row * ldc;
-        _mm512_mask_storeu_ps(dst, m0, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lo, offset)), scale, bias));
-        _mm512_mask_storeu_ps(dst + 16, m1, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(hi, offset)), scale, bias));
+        __m512 y0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lo, offset)), scale, bias);
+        __m512 y1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(hi, offset)), scale, bias);
+        if (dq->leaky) {
+            const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(0.1f);
+            y0 = _mm512_add_ps(y0, zero);  /* −0 → +0, as Activation.leaky after a bias of 0 */
+            y1 = _mm512_add_ps(y1, zero);
+            y0 = _mm512_mask_mul_ps(y0, _mm512_cmp_ps_mask(y0, zero, _CMP_LE_OQ), y0, slope);
+            y1 = _mm512_mask_mul_ps(y1, _mm512_cmp_ps_mask(y1, zero, _CMP_LE_OQ), y1, slope);
+        }
+        _mm512_mask_storeu_ps(dst, m0, y0);
+        _mm512_mask_storeu_ps(dst + 16, m1, y1);
     } else {
         int32_t *dst = (int32_t *)c + row * ldc;
         _mm512_mask_storeu_epi32(dst, m0, lo);
@@ -181,8 +194,12 @@ static inline void store8_avx2(__m256i acc, int row, int col0, int cols, const c
     const int n = cols - col0;
     if (n <= 0) return;
     if (dq) {
-        const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_set1_epi32(dq->offset[row]))),
-                                         _mm256_set1_ps(dq->scale[row]), _mm256_set1_ps(dq->bias ? dq->bias[row] : 0.0f));
+        __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_set1_epi32(dq->offset[row]))),
+                                   _mm256_set1_ps(dq->scale[row]), _mm256_set1_ps(dq->bias ? dq->bias[row] : 0.0f));
+        if (dq->leaky) {
+            v = _mm256_add_ps(v, _mm256_setzero_ps());  /* −0 → +0, as Activation.leaky after a bias of 0 */
+            v = _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(0.1f)), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LE_OQ));
+        }
         float *dst = (float *)c + row * ldc + col0;
         if (n >= 8) { _mm256_storeu_ps(dst, v); return; }
         float t[8];

@@ -22,6 +22,10 @@ final class LowPrecisionGEMMTests: XCTestCase {
         // Where vpmaddubsw would saturate (255 · −128 · 2 < −32768) and the int32 sums are largest: 255 · 128 · 4608.
         Int8Case(m: 9, n: 33, k: 4608, fill: .allMinimum), Int8Case(m: 8, n: 32, k: 4608, fill: .allMaximum),
         Int8Case(m: 13, n: 45, k: 4607, threads: 2, fill: .extremes), Int8Case(m: 3, n: 5, k: 7, fill: .extremes),
+        // AMX blocks: K at and around a 64-value chunk, a second 16-row tile with 1 row (m 33) and a whole one
+        // (m 48), several 32-row blocks, and panel groups (K 4608: 5 panels a group, 7 panels on one thread).
+        Int8Case(m: 48, n: 17, k: 64), Int8Case(m: 33, n: 300, k: 65, threads: 2, padX: 1, padC: 3), Int8Case(m: 70, n: 95, k: 63),
+        Int8Case(m: 35, n: 200, k: 4608), Int8Case(m: 64, n: 64, k: 128, fill: .allMinimum),
     ]
 
     /// Random or extreme operands for one case: w [m × k], x [k × (n + padX)].
@@ -83,6 +87,7 @@ final class LowPrecisionGEMMTests: XCTestCase {
         print("LowPrecisionGEMMTests: int8 kernel \(kernel.rawValue) ran \(Self.int8Cases.count) cases exactly (CPU: \(features))")
     }
 
+    func testInt8AMXIsExact() throws { try checkInt8Kernel(.amx) }
     func testInt8VNNIIsExact() throws { try checkInt8Kernel(.vnni) }
     func testInt8AVX512BWIsExact() throws { try checkInt8Kernel(.avx512bw) }
     func testInt8AVX2IsExact() throws { try checkInt8Kernel(.avx2) }
@@ -93,7 +98,7 @@ final class LowPrecisionGEMMTests: XCTestCase {
     func testInt8DequantizingEpilogue() throws {
         var rng = SeededRandom(seed: 21)
         let kernels = LowPrecisionKernel.Int8.allCases.filter { $0 != .automatic && CPUFeatures.current.isSuperset(of: $0.requiredFeatures) }
-        for (m, n, k, threads) in [(9, 33, 5, 1), (17, 70, 1152, 1), (24, 130, 700, 2), (3, 4, 1, 1)] {
+        for (m, n, k, threads) in [(9, 33, 5, 1), (17, 70, 1152, 1), (24, 130, 700, 2), (3, 4, 1, 1), (40, 77, 130, 2)] {
             let w = (0..<(m * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
             let x = (0..<(k * n)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let weightScales = (0..<m).map { _ in rng.float(1e-4, 2e-2) }
@@ -119,11 +124,57 @@ final class LowPrecisionGEMMTests: XCTestCase {
                     }}
                     XCTAssertLessThanOrEqual(worst, 1, "int8 \(kernel.rawValue) dequantized \(m)×\(n)×\(k) bias \(withBias): error / bound \(worst)")
                     if withBias { outputs.append(c) }
+                    // The leaky ReLU in the epilogue: the same bits as Activation.leaky applied afterwards (the layer's old path).
+                    var fused = [Float](repeating: .nan, count: m * n)
+                    x.withUnsafeBufferPointer { px in fused.withUnsafeMutableBufferPointer { pc in
+                        gemm.multiply(packed, activations: px.baseAddress!, columns: n, dequantization: dq, leakyReLU: true, into: pc.baseAddress!)
+                    }}
+                    c.withUnsafeMutableBufferPointer { Activation.leaky.applyWithBias($0.baseAddress!, bias: nil, channels: m, plane: n, threads: 1) }
+                    XCTAssertTrue(fused.elementsEqual(c) { $0.bitPattern == $1.bitPattern }, "int8 \(kernel.rawValue) \(m)×\(n)×\(k): fused leaky ReLU differs")
                 }
             }
             for (kernel, c) in zip(kernels, outputs) {
                 XCTAssertTrue(c.elementsEqual(outputs[0]) { $0.bitPattern == $1.bitPattern }, "int8 \(kernel.rawValue) float output differs from \(kernels[0].rawValue)")
             }
+        }
+    }
+
+    /// X as blocks of columns (`GEMMActivations.columns`, what a conv's im2col gives) equals X as a matrix, bit for bit,
+    /// on every kernel: int8 dequantized with and without the leaky ReLU, bf16 with bias.
+    func testColumnBlocksEqualTheMatrix() throws {
+        var rng = SeededRandom(seed: 77)
+        for (m, n, k, threads) in [(9, 33, 5, 1), (40, 300, 130, 2), (17, 70, 700, 1), (33, 1000, 64, 2)] {
+            let w = (0..<(m * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+            let x = (0..<(k * n)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }, xf = (0..<(k * n)).map { _ in rng.float(-2, 2) }
+            let bias = (0..<m).map { _ in rng.float(-3, 3) }
+            let packed = try Int8PackedWeights(w, rows: m, depth: k), packedBF16 = BF16PackedWeights(wf, rows: m, depth: k)
+            let dq = Int8Dequantization(weights: packed, weightScales: (0..<m).map { _ in rng.float(1e-4, 2e-2) },
+                                        activation: try ActivationQuantization(min: -1.3, max: 4.1), bias: bias)
+            try x.withUnsafeBufferPointer { px in try xf.withUnsafeBufferPointer { pxf in
+                let blocks = GEMMActivations<UInt8>.columns { col0, col1, block in
+                    for p in 0..<k { for j in col0..<col1 { block[p * (col1 - col0) + j - col0] = px[p * n + j] } }
+                }
+                let floatBlocks = GEMMActivations<Float>.columns { col0, col1, block in
+                    for p in 0..<k { for j in col0..<col1 { block[p * (col1 - col0) + j - col0] = pxf[p * n + j] } }
+                }
+                for kernel in LowPrecisionKernel.Int8.allCases where kernel != .automatic && CPUFeatures.current.isSuperset(of: kernel.requiredFeatures) {
+                    let gemm = try Int8GEMM(kernel: kernel, threads: threads)
+                    for leaky in [false, true] {
+                        var a = [Float](repeating: .nan, count: m * n), b = a
+                        a.withUnsafeMutableBufferPointer { gemm.multiply(packed, activations: px.baseAddress!, columns: n, dequantization: dq, leakyReLU: leaky, into: $0.baseAddress!) }
+                        b.withUnsafeMutableBufferPointer { gemm.multiply(packed, activations: blocks, columns: n, dequantization: dq, leakyReLU: leaky, into: $0.baseAddress!) }
+                        XCTAssertTrue(a.elementsEqual(b) { $0.bitPattern == $1.bitPattern }, "int8 \(kernel.rawValue) \(m)×\(n)×\(k) leaky \(leaky): blocks differ")
+                    }
+                }
+                for kernel in LowPrecisionKernel.BF16.allCases where kernel != .automatic && CPUFeatures.current.isSuperset(of: kernel.requiredFeatures) {
+                    let gemm = try BF16GEMM(kernel: kernel, threads: threads)
+                    var a = [Float](repeating: .nan, count: m * n), b = a
+                    a.withUnsafeMutableBufferPointer { gemm.multiply(packedBF16, activations: pxf.baseAddress!, columns: n, bias: bias, into: $0.baseAddress!) }
+                    b.withUnsafeMutableBufferPointer { gemm.multiply(packedBF16, activations: floatBlocks, columns: n, bias: bias, into: $0.baseAddress!) }
+                    XCTAssertTrue(a.elementsEqual(b) { $0.bitPattern == $1.bitPattern }, "bf16 \(kernel.rawValue) \(m)×\(n)×\(k): blocks differ")
+                }
+            }}
         }
     }
 
@@ -133,6 +184,14 @@ final class LowPrecisionGEMMTests: XCTestCase {
         XCTAssertEqual(K.best(for: .avx2), .avx2)
         XCTAssertEqual(K.best(for: [.avx2, .avx512bw]), .avx512bw)
         XCTAssertEqual(K.best(for: [.avx2, .avx512bw, .avx512vnni]), .vnni)
+        let sapphireRapids: CPUFeatures = [.avx2, .avx512bw, .avx512vnni, .amxInt8]
+        XCTAssertEqual(K.best(for: sapphireRapids), .amx)
+        XCTAssertEqual(K.best(for: sapphireRapids, depth: 27), .vnni)  // AMX would pad K 27 to 64
+        XCTAssertEqual(K.best(for: sapphireRapids, depth: 64), .amx)
+        XCTAssertEqual(K.best(for: [.avx2, .avx512bw, .avx512vnni], depth: 4608), .vnni)
+        XCTAssertThrowsError(try K.amx.resolved(for: [.avx2, .avx512bw, .avx512vnni])) { error in
+            XCTAssertTrue("\(error)".contains("'amx'") && "\(error)".contains("AMX-INT8"), "\(error)")
+        }
         XCTAssertEqual(try K.automatic.resolved(for: .avx2), .avx2)
         XCTAssertEqual(try K.scalar.resolved(for: []), .scalar)
         XCTAssertThrowsError(try K.vnni.resolved(for: [.avx2, .avx512bw])) { error in
@@ -185,6 +244,8 @@ final class LowPrecisionGEMMTests: XCTestCase {
         BF16Case(m: 1, n: 1, k: 1), BF16Case(m: 8, n: 32, k: 2), BF16Case(m: 9, n: 33, k: 5), BF16Case(m: 7, n: 3, k: 3),
         BF16Case(m: 17, n: 70, k: 257), BF16Case(m: 20, n: 37, k: 4608), BF16Case(m: 11, n: 45, k: 28, padX: 3, padC: 5),
         BF16Case(m: 24, n: 200, k: 1001, threads: 2, padX: 1, padC: 2),
+        // AMX: K around a 32-value chunk, second row tiles of 1 and 16 rows, several blocks and panels.
+        BF16Case(m: 33, n: 65, k: 31), BF16Case(m: 48, n: 300, k: 33, threads: 2, padX: 2, padC: 1), BF16Case(m: 70, n: 40, k: 64),
     ]
 
     /// Runs every case on one forced kernel against Float64 sums of the bf16-rounded operands, within
@@ -231,6 +292,7 @@ final class LowPrecisionGEMMTests: XCTestCase {
     }
 
     func testBF16ScalarFallback() throws { try checkBF16Kernel(.scalar) }
+    func testBF16AMXWithinBound() throws { try checkBF16Kernel(.amx) }
 
     /// The AVX-512 fallback: within the bound, and bit-identical to the scalar one (same order, exact products).
     func testBF16AVX512FallbackMatchesScalar() throws {
@@ -245,11 +307,14 @@ final class LowPrecisionGEMMTests: XCTestCase {
         XCTAssertEqual(K.best(for: []), .scalar)
         XCTAssertEqual(K.best(for: [.avx2, .avx512bw]), .avx512)
         XCTAssertEqual(K.best(for: [.avx512bw, .avx512bf16]), .avx512bf16)
+        XCTAssertEqual(K.best(for: [.avx512bw, .avx512bf16, .amxBF16]), .amx)
         XCTAssertThrowsError(try K.avx512bf16.resolved(for: .avx512bw)) { error in
             XCTAssertTrue("\(error)".contains("'avx512bf16'") && "\(error)".contains("AVX512_BF16"), "\(error)")
         }
         let automatic = try BF16GEMM().kernel
-        if CPUFeatures.current.isSuperset(of: K.avx512bf16.requiredFeatures) {
+        if CPUFeatures.current.isSuperset(of: K.amx.requiredFeatures) {
+            XCTAssertEqual(automatic, .amx)
+        } else if CPUFeatures.current.isSuperset(of: K.avx512bf16.requiredFeatures) {
             XCTAssertTrue([K.avx512bf16, .avx512].contains(automatic), "\(automatic)")
         } else {
             XCTAssertEqual(automatic, K.best())
@@ -333,7 +398,8 @@ final class LowPrecisionGEMMTests: XCTestCase {
         let wf = w.map { Float($0) / 128 }, xf = x.map { Float($0) / 256 }
         let int8 = try Int8GEMM(threads: threads), bf16 = try BF16GEMM(threads: threads), fp32 = SwiftGEMM(threads: threads)
         // The other AVX-512 bf16 kernel, where the CPU has both, for comparison.
-        let otherKernel: LowPrecisionKernel.BF16 = bf16.kernel == .avx512bf16 ? .avx512
+        let otherKernel: LowPrecisionKernel.BF16 = bf16.kernel == .amx && CPUFeatures.current.contains(.avx512bf16) ? .avx512bf16
+            : bf16.kernel == .avx512bf16 ? .avx512
             : bf16.kernel == .avx512 && CPUFeatures.current.contains(.avx512bf16) ? .avx512bf16 : bf16.kernel
         let bf16Other = try BF16GEMM(kernel: otherKernel, threads: threads)
         let packed = try Int8PackedWeights(w, rows: m, depth: k), packedBF16 = BF16PackedWeights(wf, rows: m, depth: k)

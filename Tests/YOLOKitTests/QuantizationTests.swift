@@ -106,12 +106,54 @@ final class QuantizationTests: TemporaryFolderTestCase {
         var x = (0..<1003).map { _ in Float.random(in: -4...12, using: &rng) }
         for i in 0..<40 { x[i] = q.scale * (Float(i) - 20.5) }
         x[50] = .nan; x[51] = .infinity; x[52] = -.infinity
-        var out = [UInt8](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { q.quantize(p.baseAddress!, count: x.count, into: $0.baseAddress!) } }
-        XCTAssertEqual(out, x.map { q.quantize($0) })
-        XCTAssertEqual(out[50], q.zeroPoint)
-        XCTAssertEqual(out[51], 255)
-        XCTAssertEqual(out[52], 0)
+        // Both C paths: AVX-512 (where the CPU has it) and scalar.
+        for vector in CPUFeatures.current.contains(.avx512bw) ? [true, false] : [false] {
+            var out = [UInt8](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { q.quantize(p.baseAddress!, count: x.count, into: $0.baseAddress!, vector: vector) } }
+            XCTAssertEqual(out, x.map { q.quantize($0) }, "vector \(vector)")
+            XCTAssertEqual(out[50], q.zeroPoint)
+            XCTAssertEqual(out[51], 255)
+            XCTAssertEqual(out[52], 0)
+        }
+    }
+
+    /// The im2col blocks (uint8 and fp32, both C paths) against the definition: odd sizes, strides 1 and 2, pads up to
+    /// k / 2, a plane wider than 64 columns (the vector path's chunks), blocks that start and end inside output rows;
+    /// the zero point (uint8) or 0 (fp32) outside the input.
+    func testIm2colColumnsMatchTheDefinition() {
+        var rng = SystemRandomNumberGenerator()
+        for (c, h, w, k, stride, pad) in [(3, 9, 13, 3, 1, 1), (5, 7, 70, 3, 1, 1), (4, 13, 13, 3, 2, 1), (2, 8, 131, 5, 1, 2),
+                                           (3, 6, 66, 5, 2, 2), (6, 13, 13, 1, 1, 0), (2, 5, 5, 3, 1, 0), (1, 1, 1, 3, 1, 1)] {
+            let outH = (h + 2 * pad - k) / stride + 1, outW = (w + 2 * pad - k) / stride + 1, zero: UInt8 = 77
+            let input = (0..<(c * h * w)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let floats = input.map { Float($0) - 100.5 }, rows = c * k * k, plane = outH * outW
+            var expected = [UInt8](repeating: 0, count: rows * plane), expectedFloats = [Float](repeating: 0, count: rows * plane)
+            for r in 0..<rows { for oy in 0..<outH { for ox in 0..<outW {
+                let ch = r / (k * k), iy = oy * stride - pad + (r / k) % k, ix = ox * stride - pad + r % k
+                let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
+                expected[(r * outH + oy) * outW + ox] = inside ? input[(ch * h + iy) * w + ix] : zero
+                expectedFloats[(r * outH + oy) * outW + ox] = inside ? floats[(ch * h + iy) * w + ix] : 0
+            }}}
+            for vector in CPUFeatures.current.contains(.avx512bw) ? [true, false] : [false] {
+                let im2col = Im2colColumns(height: h, width: w, kernel: k, stride: stride, pad: pad, outWidth: outW, rows: rows, vector: vector)
+                for (col0, col1) in [(0, plane), (plane / 3, plane - plane / 5), (plane - 1, plane), (0, 1)] where col1 > col0 {
+                    let label = "\(c)×\(h)×\(w) k\(k) s\(stride) p\(pad), vector \(vector), columns \(col0) ..< \(col1)"
+                    let want = (0..<rows).flatMap { r in expected[(r * plane + col0)..<(r * plane + col1)] }
+                    let wantFloats = (0..<rows).flatMap { r in expectedFloats[(r * plane + col0)..<(r * plane + col1)] }
+                    var out = [UInt8](repeating: 0xEE, count: want.count), outFloats = [Float](repeating: .nan, count: want.count)
+                    input.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { o in
+                        guard case let .columns(write) = im2col.quantized(i.baseAddress!, zeroPoint: zero) else { return XCTFail(label) }
+                        write(col0, col1, o.baseAddress!)
+                    }}
+                    floats.withUnsafeBufferPointer { i in outFloats.withUnsafeMutableBufferPointer { o in
+                        guard case let .columns(write) = im2col.float(i.baseAddress!) else { return XCTFail(label) }
+                        write(col0, col1, o.baseAddress!)
+                    }}
+                    XCTAssertEqual(out, want, label)
+                    XCTAssertEqual(outFloats, wantFloats, label)
+                }
+            }
+        }
     }
 
     func testGroupedConvolutionStaysFP32() throws {

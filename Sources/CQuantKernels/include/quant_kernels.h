@@ -36,11 +36,15 @@ enum {
     CQK_FEATURE_AVX512BW = 1u << 1,    /* AVX512F + AVX512BW, zmm and mask state */
     CQK_FEATURE_AVX512VNNI = 1u << 2,  /* AVX512_VNNI (with AVX512BW) */
     CQK_FEATURE_AVX512BF16 = 1u << 3,  /* AVX512_BF16 (with AVX512BW) */
+    CQK_FEATURE_AMXINT8 = 1u << 4,     /* AMX-TILE + AMX-INT8 (with AVX512BW), tile data enabled and granted */
+    CQK_FEATURE_AMXBF16 = 1u << 5,     /* AMX-TILE + AMX-BF16 (with AVX512BW), likewise */
 };
+/* On Linux each call asks the kernel for this process's permission to use AMX tile data
+ * (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)); the AMX bits are set only when it is granted (asking again is harmless). */
 uint32_t cqk_cpu_features(void);
 
-typedef enum { CQK_INT8_SCALAR = 0, CQK_INT8_AVX2 = 1, CQK_INT8_AVX512BW = 2, CQK_INT8_VNNI = 3 } cqk_int8_kernel;
-typedef enum { CQK_BF16_SCALAR = 0, CQK_BF16_AVX512 = 1, CQK_BF16_AVX512BF16 = 2 } cqk_bf16_kernel;
+typedef enum { CQK_INT8_SCALAR = 0, CQK_INT8_AVX2 = 1, CQK_INT8_AVX512BW = 2, CQK_INT8_VNNI = 3, CQK_INT8_AMX = 4 } cqk_int8_kernel;
+typedef enum { CQK_BF16_SCALAR = 0, CQK_BF16_AVX512 = 1, CQK_BF16_AVX512BF16 = 2, CQK_BF16_AMX = 3 } cqk_bf16_kernel;
 
 /* ---- int8: C[M×N] = W_s8[M×K] · X_u8[K×N], int32 accumulation (exact while 255 · 128 · K < 2^31, K ≤ 65792) ---- */
 
@@ -53,11 +57,13 @@ void cqk_i8_pack_activations(const uint8_t *x, int64_t k, int64_t cols, int64_t 
 
 /* Per-row terms of the dequantizing epilogue, each pointing at the tile's first row:
  * out[i, j] = fma((float)(acc[i, j] − offset[i]), scale[i], bias[i]) (bias NULL: 0), with
- * offset = z_x · Σ_k W[i, k] and scale = scale_w[i] · scale_x. */
+ * offset = z_x · Σ_k W[i, k] and scale = scale_w[i] · scale_x; then, where leaky is non-zero, Darknet's leaky ReLU
+ * as YOLOKit's Activation.leaky computes it: out ≤ 0 → out · 0.1f. */
 typedef struct {
     const int32_t *offset;
     const float *scale;
     const float *bias;
+    int leaky;
 } cqk_i8_dequantization;
 
 /* K blocking: a tile may be computed over several ranges of quads (a and b then point at the range's first
@@ -88,6 +94,47 @@ void cqk_bf16_pack_activations(cqk_bf16_kernel kernel, const float *x, int64_t k
  * K blocking as for int8, with fp32 sums in partial (8 × 32). */
 void cqk_bf16_tile(cqk_bf16_kernel kernel, int64_t pairs, const uint16_t *a, const uint16_t *b, float *partial, int flags,
                    int rows, int cols, const float *bias, float *c, int64_t ldc);
+
+/* ---- The activation side of an int8 conv (quantized_activations.c) ---- */
+
+/* q[i] = clamp(round_half_even(x[i] / scale) + zero_point, 0, 255), NaN → zero_point: ActivationQuantization's
+ * definition, with AVX-512F when vector is non-zero (ask cqk_cpu_features() for CQK_FEATURE_AVX512BW first). */
+void cqk_quantize_u8(const float *x, int64_t count, float scale, uint8_t zero_point, int vector, uint8_t *q);
+
+/* Rows row_begin ..< row_end and columns col_begin ..< col_end of the im2col matrix X [C·k·k, out_height·out_width]
+ * of input [C, height, width], into columns (row r − row_begin at (r − row_begin) · ld): row r = (c·k + ky)·k + kx,
+ * column p = oy · out_width + ox holds input[c, oy·stride − pad + ky, ox·stride − pad + kx], outside the input the
+ * zero point (uint8) or 0 (fp32). vector non-zero: AVX512BW for stride 1 (CQK_FEATURE_AVX512BW); the same values
+ * either way. A block of columns is what a GEMM packs next, while it is in cache. */
+void cqk_u8_im2col(const uint8_t *input, int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
+                   int64_t out_width, uint8_t zero_point, int vector, int64_t row_begin, int64_t row_end, int64_t col_begin,
+                   int64_t col_end, uint8_t *columns, int64_t ld);
+void cqk_f32_im2col(const float *input, int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
+                    int64_t out_width, int vector, int64_t row_begin, int64_t row_end, int64_t col_begin, int64_t col_end,
+                    float *columns, int64_t ld);
+
+/* ---- AMX (amx_kernels.c): blocks of up to 32 × 32 of C from four accumulator tiles, over all of K ----
+ *
+ * K is walked in chunks of 64 bytes: 64 int8 values or 32 bf16 values. Weights are packed in tiles of 16 rows:
+ * ceil(m / 16) tiles × chunks × [16 rows × 64 bytes] (CQK_AMX_TILE_BYTES each), zero-padded past m and k. The
+ * activations are the column panels above (cqk_i8_pack_activations / cqk_bf16_pack_activations) with the K steps
+ * zero-padded on to chunks · 16 (quads or pairs): chunks · 2048 bytes a panel. Both GEMMs need the matching
+ * CQK_FEATURE_AMX* bit; the tile config is loaded and released within each call. */
+#define CQK_AMX_ROWS 16
+#define CQK_AMX_TILE_BYTES 1024
+
+void cqk_amx_i8_pack_weights(const int8_t *w, int64_t m, int64_t k, int64_t ldw, int8_t *packed);
+void cqk_amx_bf16_pack_weights(const float *w, int64_t m, int64_t k, int64_t ldw, uint16_t *packed);
+void cqk_amx_i8_pack_activations(const uint8_t *x, int64_t k, int64_t cols, int64_t ldx, uint8_t *packed);
+void cqk_amx_bf16_pack_activations(const float *x, int64_t k, int64_t cols, int64_t ldx, uint16_t *packed);
+
+/* For `panels` consecutive column panels (b, then every panel_stride elements; C's columns 32p ..< 32p + 32,
+ * the last ones cut to `columns` in all), rows (≤ 32) rows of C from the two weight tiles at a (the second
+ * right after the first's chunks): int8 as cqk_i8_tile (dq NULL: int32 c), bf16 with bias as cqk_bf16_tile. */
+void cqk_amx_i8_blocks(int64_t chunks, const int8_t *a, int rows, const uint8_t *b, int64_t panels, int64_t panel_stride,
+                       int64_t columns, const cqk_i8_dequantization *dq, void *c, int64_t ldc);
+void cqk_amx_bf16_blocks(int64_t chunks, const uint16_t *a, int rows, const uint16_t *b, int64_t panels,
+                         int64_t panel_stride, int64_t columns, const float *bias, float *c, int64_t ldc);
 
 #ifdef __cplusplus
 }

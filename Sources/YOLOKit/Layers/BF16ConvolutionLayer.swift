@@ -1,5 +1,6 @@
 /// A convolution run in bf16 (`--precision bf16`): the fp32 layer's folded weights rounded to bf16 once (nearest
-/// even), the im2col matrix (fp32, as the fp32 path writes it) rounded to bf16 while `BF16GEMM` packs it, products
+/// even), the im2col (fp32, made block by block of columns as `BF16GEMM` packs them: `Im2colColumns`) rounded to
+/// bf16 while it is packed, products
 /// exact and sums in fp32, then bias and activation in fp32. Groups are not supported (grouped convs stay fp32).
 /// Error against fp32, before the activation: within (K + 2)·2^-8·Σ_k |w·x| (two bf16 roundings of 2^-9 each, plus
 /// fp32 sums) — `BF16GEMM`'s bound plus the operands' rounding.
@@ -31,17 +32,13 @@ public final class BF16ConvolutionLayer: NetworkLayer {
     public var outputShape: TensorShape { geometry.outputShape }
     public var macs: Int { geometry.macs }
     public var parameterCount: Int { geometry.weightCount + geometry.filters }
-    public var workspaceSize: Int { geometry.workspaceSize(winograd: nil) }
+    /// None: the im2col blocks live in the GEMM's per-thread buffers.
+    public var workspaceSize: Int { 0 }
 
     public func forward(_ inputs: [FeatureMap], into output: FeatureMap, context: ExecutionContext) {
         let (m, n, _) = geometry.gemmShape
-        var columns = UnsafePointer(inputs[0].pointer)
-        if geometry.needsIm2col {
-            im2col(inputs[0].pointer, channels: inputShape.channels, height: inputShape.height, width: inputShape.width,
-                   kernel: geometry.size, stride: geometry.stride, pad: geometry.pad, outHeight: outputShape.height,
-                   outWidth: outputShape.width, into: context.workspace.pointer, threads: context.threads)
-            columns = UnsafePointer(context.workspace.pointer)
-        }
+        let input = UnsafePointer(inputs[0].pointer)
+        let columns: GEMMActivations<Float> = geometry.needsIm2col ? Im2colColumns(geometry).float(input) : .matrix(input, ldx: n)
         BF16GEMM(resolved: kernel, threads: context.threads).multiply(weights, activations: columns, columns: n, bias: bias, into: output.pointer)
         if activation != .linear {
             activation.applyWithBias(output.pointer, bias: nil, channels: m, plane: n, threads: context.threads)

@@ -4,8 +4,9 @@
 /// out = s_w[i]·s_x·(Σ_k q_w·q_x − z_x·Σ_k q_w) + bias[i] (the zero-point term folded with the bias per output channel,
 /// `Int8Dequantization`), then the activation. Padding is the zero point, i.e. exactly 0.
 ///
-/// Per forward: quantize the input [C, H, W] → uint8, uint8 im2col (not for 1×1 stride-1), one int8 GEMM, the
-/// activation. Groups are not supported (a depthwise conv has too little depth to gain; it stays fp32).
+/// Per forward: quantize the input [C, H, W] → uint8, one int8 GEMM on it (1×1 stride 1) or on its uint8 im2col,
+/// made block by block of columns as the GEMM packs them (`Im2colColumns`), the activation (leaky ReLU inside the
+/// GEMM's epilogue). Groups are not supported (a depthwise conv has too little depth to gain; it stays fp32).
 ///
 /// Error against the fp32 conv on the same input, before the activation, for an input inside the calibrated range:
 /// |Δy[i, j]| ≤ Σ_k (s_w[i]/2 · |x̂_k| + |ŵ_ik| · s_x/2 + s_w[i]·s_x/4) plus fp32 rounding, with ŵ, x̂ the dequantized
@@ -19,7 +20,8 @@ public final class Int8ConvolutionLayer: NetworkLayer {
     let kernel: LowPrecisionKernel.Int8
 
     /// Runs `conv` (groups must be 1) with `weights` (made from its folded weights and bias). `kernel`: forced
-    /// micro-kernel (tests); throws `UnsupportedKernelError` when this CPU lacks it.
+    /// micro-kernel (tests), or automatic: the fastest for this CPU and the conv's K (`best(for:depth:)`); throws
+    /// `UnsupportedKernelError` when this CPU lacks a forced one.
     public init(_ conv: ConvolutionLayer, weights: Int8ConvolutionWeights, kernel: LowPrecisionKernel.Int8 = .automatic) throws {
         guard conv.groups == 1 else { throw QuantizationError("a grouped convolution (groups \(conv.groups)) stays fp32") }
         let (m, _, k) = conv.gemmShape
@@ -29,7 +31,7 @@ public final class Int8ConvolutionLayer: NetworkLayer {
         geometry = conv.geometry
         activation = conv.activation
         quantized = weights
-        self.kernel = try kernel.resolved()
+        self.kernel = try kernel == .automatic ? LowPrecisionKernel.Int8.best(depth: k) : kernel.resolved()
     }
 
     /// For a conv and weights already checked to fit (groups 1, same shape): the automatic kernel, which always resolves.
@@ -37,7 +39,7 @@ public final class Int8ConvolutionLayer: NetworkLayer {
         geometry = conv.geometry
         activation = conv.activation
         quantized = weights
-        kernel = LowPrecisionKernel.Int8.best()
+        kernel = LowPrecisionKernel.Int8.best(depth: conv.gemmShape.k)
     }
 
     /// Quantizes `conv` for inputs quantized as `input`.
@@ -56,17 +58,9 @@ public final class Int8ConvolutionLayer: NetworkLayer {
     public var macs: Int { geometry.macs }
     public var parameterCount: Int { geometry.weightCount + geometry.filters }
 
-    /// Bytes of scratch: the quantized input, then its im2col matrix.
-    var scratchBytes: (input: Int, columns: Int) {
-        let (_, n, k) = geometry.gemmShape
-        return (inputShape.count, geometry.needsIm2col ? k * n : 0)
-    }
-
-    /// In floats (the shared workspace is a float buffer; the bytes are laid in it, each part 64-byte aligned).
-    public var workspaceSize: Int {
-        let (a, b) = scratchBytes
-        return (Self.aligned(a) + Self.aligned(b)) / 4
-    }
+    /// In floats (the shared workspace is a float buffer): the quantized input, 64-byte aligned. The im2col blocks live
+    /// in the GEMM's own per-thread buffers.
+    public var workspaceSize: Int { Self.aligned(inputShape.count) / 4 }
 
     static func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
 
@@ -74,27 +68,22 @@ public final class Int8ConvolutionLayer: NetworkLayer {
         let (m, n, k) = geometry.gemmShape
         let count = inputShape.count
         let scratch = UnsafeMutableRawPointer(context.workspace.pointer)
-        let quantized = scratch.bindMemory(to: UInt8.self, capacity: Self.aligned(count) + scratchBytes.columns)
+        let quantized = scratch.bindMemory(to: UInt8.self, capacity: Self.aligned(count))
         let x = inputs[0].pointer, q = inputQuantization
-        // Quantizing takes ~1 ns a value: below ~1 M values a second thread costs more than it saves (and on a busy
+        // Quantizing takes ~0.3 ns a value: below ~1 M values a second thread costs more than it saves (and on a busy
         // machine a parallel region can wait a whole time slice for its second thread).
         let workers = count < 1 << 20 ? 1 : context.threads
         parallelChunks((count + 63) / 64, threads: workers) { blocks in
             let lo = blocks.lowerBound * 64, hi = min(count, blocks.upperBound * 64)
             q.quantize(x + lo, count: hi - lo, into: quantized + lo)
         }
-        var columns = UnsafePointer(quantized)
-        if geometry.needsIm2col {
-            let target = quantized + Self.aligned(count)
-            quantizedIm2col(quantized, channels: inputShape.channels, height: inputShape.height, width: inputShape.width,
-                            kernel: geometry.size, stride: geometry.stride, pad: geometry.pad, outHeight: outputShape.height,
-                            outWidth: outputShape.width, zeroPoint: q.zeroPoint, into: target, threads: context.threads)
-            columns = UnsafePointer(target)
-        }
+        let columns: GEMMActivations<UInt8> = geometry.needsIm2col
+            ? Im2colColumns(geometry).quantized(quantized, zeroPoint: q.zeroPoint) : .matrix(UnsafePointer(quantized), ldx: n)
         precondition(k == weights.depth && m == weights.rows)
+        // Darknet's leaky ReLU runs in the GEMM's epilogue (the same bits, one pass over the output fewer).
         Int8GEMM(resolved: kernel, threads: context.threads)
-            .multiply(weights, activations: columns, columns: n, dequantization: dequantization, into: output.pointer)
-        if activation != .linear {
+            .multiply(weights, activations: columns, columns: n, dequantization: dequantization, leakyReLU: activation == .leaky, into: output.pointer)
+        if activation != .linear && activation != .leaky {
             activation.applyWithBias(output.pointer, bias: nil, channels: m, plane: n, threads: context.threads)
         }
     }

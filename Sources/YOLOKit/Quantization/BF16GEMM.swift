@@ -7,7 +7,11 @@ public struct BF16PackedWeights: Sendable {
     public let depth: Int
     /// ceil(rows / 8) panels × pairs × [8 rows × 2 bf16] (the layout in quant_kernels.h).
     let packed: [UInt16]
+    /// The same weights in AMX tiles, ceil(rows / 16) × chunks × [16 rows × 32 bf16], where this CPU has AMX-BF16.
+    let amxPacked: [UInt16]?
     var pairs: Int { (depth + 1) / 2 }
+    /// K in AMX chunks of 32 values.
+    var chunks: Int { (depth + 31) / 32 }
 
     /// `weights` holds rows × depth values, row i at i · leadingDimension (default depth).
     public init(_ weights: UnsafePointer<Float>, rows: Int, depth: Int, leadingDimension: Int? = nil) {
@@ -21,6 +25,18 @@ public struct BF16PackedWeights: Sendable {
             cqk_bf16_pack_weights(weights, Int64(rows), Int64(depth), Int64(max(1, ldw)), buffer.baseAddress!)
             initialized = count
         }
+        amxPacked = CPUFeatures.current.contains(.amxBF16) ? Self.amxTiles(weights, rows: rows, depth: depth, leadingDimension: ldw) : nil
+    }
+
+    static func amxTiles(_ weights: UnsafePointer<Float>, rows: Int, depth: Int, leadingDimension ldw: Int) -> [UInt16] {
+        let rowTiles = (rows + 15) / 16, chunks = (depth + 31) / 32
+        // One tile more than the rows need: a 32-row block's second tile is addressed (never loaded) past the end.
+        let count = (rowTiles + 1) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES) / 2
+        return [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+            buffer.initialize(repeating: 0)
+            cqk_amx_bf16_pack_weights(weights, Int64(rows), Int64(depth), Int64(max(1, ldw)), buffer.baseAddress!)
+            initialized = count
+        }
     }
 
     public init(_ weights: [Float], rows: Int, depth: Int) {
@@ -32,11 +48,11 @@ public struct BF16PackedWeights: Sendable {
 
 /// C[M×N] = W_bf16[M×K] · bf16(X[K×N]) (+ bias[i]), fp32 sums, row-major: X (fp32 activations) rounded to bf16
 /// (nearest even) while it is packed, per call, one 32-column panel at a time; the loops are `Int8GEMM`'s
-/// (N panels over threads, K blocks of `blockPairs`, partial sums between blocks).
+/// (N panels over threads, K blocks of `blockPairs`, partial sums between blocks; `.amx` runs `Int8GEMM`'s AMX loops).
 ///
 /// Accuracy: every product of two bf16 values is exact in fp32, so each result is within
 /// (K + 2) · 2^-24 · (Σ_k |W·X| + |bias|) of the exact sum of the rounded operands, on every kernel (the
-/// `.avx512bf16` kernel also flushes denormal inputs and results to zero). The `.avx512` and `.scalar` fallbacks
+/// `.avx512bf16` and `.amx` kernels also flush denormal inputs and results to zero). The `.avx512` and `.scalar` fallbacks
 /// agree bit for bit; `vdpbf16ps` need not round the same way.
 public struct BF16GEMM: Sendable {
     /// The kernel that runs (never `.automatic`).
@@ -66,15 +82,27 @@ public struct BF16GEMM: Sendable {
     /// ldx (default columns); c has weights.rows rows at stride ldc (default columns).
     public func multiply(_ weights: BF16PackedWeights, activations x: UnsafePointer<Float>, columns n: Int, ldx: Int? = nil,
                          bias: [Float]? = nil, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
-        let m = weights.rows, k = weights.depth, ldx = ldx ?? n, ldc = ldc ?? n
-        precondition(n >= 0 && ldx >= max(1, n) && ldc >= max(1, n), "bf16 GEMM: bad columns \(n), ldx \(ldx) or ldc \(ldc)")
+        multiply(weights, activations: .matrix(x, ldx: ldx ?? n), columns: n, bias: bias, into: c, ldc: ldc)
+    }
+
+    /// The same with X from `source` (a matrix, or blocks of columns written on the way: a conv's im2col).
+    public func multiply(_ weights: BF16PackedWeights, activations source: GEMMActivations<Float>, columns n: Int,
+                         bias: [Float]? = nil, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+        let m = weights.rows, k = weights.depth, ldc = ldc ?? n
+        if case .matrix(_, let ldx) = source { precondition(ldx >= max(1, n), "bf16 GEMM: ldx \(ldx) below columns \(n)") }
+        precondition(n >= 0 && ldc >= max(1, n), "bf16 GEMM: bad columns \(n) or ldc \(ldc)")
         precondition(bias == nil || bias!.count == m, "\(bias?.count ?? 0) biases for \(m) rows")
         guard m > 0, n > 0 else { return }
         let mr = LowPrecisionTile.rows, nr = LowPrecisionTile.columns
         let pairs = weights.pairs, mPanels = (m + mr - 1) / mr, nPanels = (n + nr - 1) / nr
         let workers = 2 * m * n * k < 4_000_000 ? 1 : min(threads, nPanels)
-        let kernel = self.kernel.cKernel
         let biasValues = bias ?? []
+        if self.kernel == .amx {
+            return biasValues.withUnsafeBufferPointer { b in
+                runAMX(weights, source, columns: n, bias: bias == nil ? nil : b.baseAddress, c: c, ldc: ldc, workers: workers)
+            }
+        }
+        let kernel = self.kernel.cKernel
         weights.packed.withUnsafeBufferPointer { packedW in biasValues.withUnsafeBufferPointer { biasBuffer in
             let a = packedW.baseAddress!, b = bias == nil ? nil : biasBuffer.baseAddress
             parallelChunks(nPanels, threads: workers) { panels in
@@ -82,10 +110,12 @@ public struct BF16GEMM: Sendable {
                     .bindMemory(to: UInt16.self, capacity: max(1, pairs) * nr * 2)
                 let partial = UnsafeMutableRawPointer.allocate(byteCount: mPanels * mr * nr * 4, alignment: 64)
                     .bindMemory(to: Float.self, capacity: mPanels * mr * nr)
+                let block = ColumnBlock<Float>(source, rows: k, bytes: 2 * Int8GEMM.blockBytes, end: min(n, panels.upperBound * nr))
                 defer { panelX.deallocate(); partial.deallocate() }
                 for jp in panels {
                     let col0 = jp * nr, cols = min(nr, n - col0)
-                    cqk_bf16_pack_activations(kernel, x + col0, Int64(k), Int64(cols), Int64(ldx), panelX)
+                    let (x, ldx) = block.columns(col0, col0 + cols)
+                    cqk_bf16_pack_activations(kernel, x, Int64(k), Int64(cols), Int64(ldx), panelX)
                     var p0 = 0
                     repeat {
                         let depth = min(BF16GEMM.blockPairs, pairs - p0)
@@ -101,5 +131,42 @@ public struct BF16GEMM: Sendable {
                 }
             }
         }}
+    }
+
+    /// `Int8GEMM`'s AMX loops: panel groups of `Int8GEMM.amxGroupBytes` (half that from blocks of columns: their fp32
+    /// block is twice the packed bf16 one, and both should stay in L2) over the workers, every 32-row block of W over a
+    /// whole group, all of K at once.
+    private func runAMX(_ w: BF16PackedWeights, _ source: GEMMActivations<Float>, columns n: Int, bias: UnsafePointer<Float>?,
+                        c: UnsafeMutablePointer<Float>, ldc: Int, workers: Int) {
+        guard let amxPacked = w.amxPacked else { preconditionFailure("BF16GEMM: AMX weights are packed only where the CPU has AMX") }
+        let m = w.rows, k = w.depth, chunks = w.chunks, nr = LowPrecisionTile.columns
+        let panelElements = max(1, chunks) * 16 * nr * 2, nPanels = (n + nr - 1) / nr
+        var groupBytes = Int8GEMM.amxGroupBytes
+        if case .columns = source { groupBytes /= 2 }
+        let group = max(1, min(nPanels, groupBytes / (2 * panelElements)))
+        amxPacked.withUnsafeBufferPointer { packedW in
+            let a = packedW.baseAddress!
+            parallelChunks(nPanels, threads: workers) { panels in
+                let count = min(group, panels.count) * panelElements
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64).bindMemory(to: UInt16.self, capacity: count)
+                let block = ColumnBlock<Float>(source, rows: k, capacity: min(group, panels.count) * nr, end: min(n, panels.upperBound * nr))
+                defer { buffer.deallocate() }
+                var first = panels.lowerBound
+                while first < panels.upperBound {
+                    let panelCount = min(group, panels.upperBound - first), col0 = first * nr
+                    let columns = min(panelCount * nr, n - col0)
+                    let (x, ldx) = block.columns(col0, col0 + columns)
+                    for p in 0..<panelCount {
+                        cqk_amx_bf16_pack_activations(x + p * nr, Int64(k), Int64(min(nr, columns - p * nr)), Int64(ldx), buffer + p * panelElements)
+                    }
+                    for row0 in stride(from: 0, to: m, by: 32) {
+                        let tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES) / 2
+                        cqk_amx_bf16_blocks(Int64(chunks), tileA, Int32(min(32, m - row0)), buffer, Int64(panelCount), Int64(panelElements),
+                                            Int64(columns), bias.map { $0 + row0 }, c + row0 * ldc + col0, Int64(ldc))
+                    }
+                    first += panelCount
+                }
+            }
+        }
     }
 }

@@ -10,7 +10,12 @@ public struct Int8PackedWeights: Sendable {
     public let rowSums: [Int32]
     /// ceil(rows / 8) panels × quads × [8 rows × 4 values] (the layout in quant_kernels.h).
     let packed: [Int8]
+    /// The same weights in AMX tiles, ceil(rows / 16) × chunks × [16 rows × 64 values], where this CPU has AMX-INT8
+    /// (both layouts, so that every kernel can run the same weights).
+    let amxPacked: [Int8]?
     var quads: Int { (depth + 3) / 4 }
+    /// K in AMX chunks of 64 values.
+    var chunks: Int { (depth + 63) / 64 }
 
     /// The deepest K whose int32 sums cannot overflow: 255 · 128 · K < 2^31.
     public static let maxDepth = 65_793
@@ -34,6 +39,18 @@ public struct Int8PackedWeights: Sendable {
             initialized = count
         }
         rowSums = sums
+        amxPacked = CPUFeatures.current.contains(.amxInt8) ? Self.amxTiles(weights, rows: rows, depth: depth, leadingDimension: ldw) : nil
+    }
+
+    static func amxTiles(_ weights: UnsafePointer<Int8>, rows: Int, depth: Int, leadingDimension ldw: Int) -> [Int8] {
+        let rowTiles = (rows + 15) / 16, chunks = (depth + 63) / 64
+        // One tile more than the rows need: a 32-row block's second tile is addressed (never loaded) past the end.
+        let count = (rowTiles + 1) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES)
+        return [Int8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            buffer.initialize(repeating: 0)
+            cqk_amx_i8_pack_weights(weights, Int64(rows), Int64(depth), Int64(max(1, ldw)), buffer.baseAddress!)
+            initialized = count
+        }
     }
 
     public init(_ weights: [Int8], rows: Int, depth: Int) throws {
@@ -69,7 +86,7 @@ public struct Int8Dequantization: Sendable {
 /// Loops: the N panels are split over `threads` (`parallelChunks`); each thread packs a panel of X (all of K),
 /// then walks K in blocks of `blockQuads` quads (the block of X, 16 KB, stays in L1) over every 8-row panel of W,
 /// carrying the int32 sums of each tile between blocks in a per-thread buffer (each worker allocates its two small
-/// buffers, K·32 bytes and ceil(M/8) KB, per call).
+/// buffers, K·32 bytes and ceil(M/8) KB, per call). The `.amx` kernel has loops of its own (`runAMX`).
 public struct Int8GEMM: Sendable {
     /// The kernel that runs (never `.automatic`).
     public let kernel: LowPrecisionKernel.Int8
@@ -77,6 +94,13 @@ public struct Int8GEMM: Sendable {
 
     /// K block, in quads of 4 values.
     static let blockQuads = 128
+
+    /// X written in blocks (`GEMMActivations.columns`), non-AMX kernels: bytes of X a block (L2-resident).
+    static let blockBytes = 256 << 10
+
+    /// AMX: the packed activation panels one pass over the weights runs on (a thread packs this much of X, then
+    /// every 32-row block of W runs over all of it; it stays in the 2 MB L2 beside a weight block).
+    static let amxGroupBytes = 768 << 10
 
     /// Throws `UnsupportedKernelError` when a forced kernel needs what this CPU lacks.
     public init(kernel: LowPrecisionKernel.Int8 = .automatic, threads: Int = 1) throws {
@@ -95,30 +119,42 @@ public struct Int8GEMM: Sendable {
     /// (default columns); c has weights.rows rows at stride ldc (default columns).
     public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,
                          into c: UnsafeMutablePointer<Int32>, ldc: Int? = nil) {
-        run(weights, x, columns: columns, ldx: ldx ?? columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns,
+        run(weights, .matrix(x, ldx: ldx ?? columns), columns: columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns,
             elementSize: 4, terms: nil)
     }
 
-    /// Dequantized: c[i, j] = s_w[i]·s_x·(Σ_k W[i, k]·x[k, j] − z_x·Σ_k W[i, k]) + bias[i] (see `Int8Dequantization`).
+    /// Dequantized: c[i, j] = s_w[i]·s_x·(Σ_k W[i, k]·x[k, j] − z_x·Σ_k W[i, k]) + bias[i] (see `Int8Dequantization`);
+    /// with `leakyReLU`, then `Activation.leaky` (c ≤ 0 → 0.1·c, the same bits as applying it afterwards), which saves
+    /// a pass over C.
     public func multiply(_ weights: Int8PackedWeights, activations x: UnsafePointer<UInt8>, columns: Int, ldx: Int? = nil,
-                         dequantization dq: Int8Dequantization, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+                         dequantization dq: Int8Dequantization, leakyReLU: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+        multiply(weights, activations: .matrix(x, ldx: ldx ?? columns), columns: columns, dequantization: dq, leakyReLU: leakyReLU, into: c, ldc: ldc)
+    }
+
+    /// The same with X from `source` (a matrix, or blocks of columns written on the way: a conv's im2col).
+    public func multiply(_ weights: Int8PackedWeights, activations source: GEMMActivations<UInt8>, columns: Int,
+                         dequantization dq: Int8Dequantization, leakyReLU: Bool = false, into c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
         precondition(dq.scales.count == weights.rows, "dequantization for \(dq.scales.count) rows, weights have \(weights.rows)")
         dq.scales.withUnsafeBufferPointer { s in dq.offsets.withUnsafeBufferPointer { o in
             let bias = dq.biases ?? []
             bias.withUnsafeBufferPointer { b in
-                run(weights, x, columns: columns, ldx: ldx ?? columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns, elementSize: 4,
-                    terms: (s.baseAddress!, o.baseAddress!, dq.biases == nil ? nil : b.baseAddress!))
+                run(weights, source, columns: columns, c: UnsafeMutableRawPointer(c), ldc: ldc ?? columns, elementSize: 4,
+                    terms: (s.baseAddress!, o.baseAddress!, dq.biases == nil ? nil : b.baseAddress!, leakyReLU))
             }
         }}
     }
 
-    private func run(_ w: Int8PackedWeights, _ x: UnsafePointer<UInt8>, columns n: Int, ldx: Int, c: UnsafeMutableRawPointer, ldc: Int,
-                     elementSize: Int, terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?)?) {
+    private func run(_ w: Int8PackedWeights, _ source: GEMMActivations<UInt8>, columns n: Int, c: UnsafeMutableRawPointer, ldc: Int,
+                     elementSize: Int, terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?, leaky: Bool)?) {
         let m = w.rows, k = w.depth
-        precondition(n >= 0 && ldx >= max(1, n) && ldc >= max(1, n), "int8 GEMM: bad columns \(n), ldx \(ldx) or ldc \(ldc)")
+        if case .matrix(_, let ldx) = source { precondition(ldx >= max(1, n), "int8 GEMM: ldx \(ldx) below columns \(n)") }
+        precondition(n >= 0 && ldc >= max(1, n), "int8 GEMM: bad columns \(n) or ldc \(ldc)")
         guard m > 0, n > 0 else { return }
         let quads = w.quads, mPanels = (m + LowPrecisionTile.rows - 1) / LowPrecisionTile.rows, nPanels = (n + LowPrecisionTile.columns - 1) / LowPrecisionTile.columns
         let workers = 2 * m * n * k < 4_000_000 ? 1 : min(threads, nPanels)  // below ~20 µs of work, threads cost more
+        if self.kernel == .amx {
+            return runAMX(w, source, columns: n, c: c, ldc: ldc, terms: terms, workers: workers)
+        }
         let kernel = self.kernel.cKernel
         w.packed.withUnsafeBufferPointer { packedW in
             let a = packedW.baseAddress!
@@ -127,10 +163,12 @@ public struct Int8GEMM: Sendable {
                     .bindMemory(to: UInt8.self, capacity: max(1, quads) * LowPrecisionTile.columns * 4)
                 let partial = UnsafeMutableRawPointer.allocate(byteCount: mPanels * LowPrecisionTile.rows * LowPrecisionTile.columns * 4, alignment: 64)
                     .bindMemory(to: Int32.self, capacity: mPanels * LowPrecisionTile.rows * LowPrecisionTile.columns)
+                let block = ColumnBlock<UInt8>(source, rows: k, bytes: Int8GEMM.blockBytes, end: min(n, panels.upperBound * LowPrecisionTile.columns))
                 defer { panelX.deallocate(); partial.deallocate() }
                 for jp in panels {
                     let col0 = jp * LowPrecisionTile.columns, cols = min(LowPrecisionTile.columns, n - col0)
-                    cqk_i8_pack_activations(x + col0, Int64(k), Int64(cols), Int64(ldx), panelX)
+                    let (x, ldx) = block.columns(col0, col0 + cols)
+                    cqk_i8_pack_activations(x, Int64(k), Int64(cols), Int64(ldx), panelX)
                     var q0 = 0
                     repeat {
                         let depth = min(Int8GEMM.blockQuads, quads - q0)
@@ -140,7 +178,7 @@ public struct Int8GEMM: Sendable {
                             let tileA = a + (ip * quads + q0) * LowPrecisionTile.rows * 4, tileX = panelX + q0 * LowPrecisionTile.columns * 4
                             let tileC = c + (row0 * ldc + col0) * elementSize, tilePartial = partial + ip * LowPrecisionTile.rows * LowPrecisionTile.columns
                             if let t = terms {
-                                var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 })
+                                var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 }, leaky: t.leaky ? 1 : 0)
                                 cqk_i8_tile(kernel, Int64(depth), tileA, tileX, tilePartial, Int32(flags), Int32(rows), Int32(cols), &dq, tileC, Int64(ldc))
                             } else {
                                 cqk_i8_tile(kernel, Int64(depth), tileA, tileX, tilePartial, Int32(flags), Int32(rows), Int32(cols), nil, tileC, Int64(ldc))
@@ -148,6 +186,45 @@ public struct Int8GEMM: Sendable {
                         }
                         q0 += depth
                     } while q0 < quads
+                }
+            }
+        }
+    }
+
+    /// The AMX loops: the N panels split over the workers; each packs a group of panels (`amxGroupBytes`), then
+    /// runs every 32-row block of W over the whole group, all of K at once (the sums stay in the tiles).
+    private func runAMX(_ w: Int8PackedWeights, _ source: GEMMActivations<UInt8>, columns n: Int, c: UnsafeMutableRawPointer, ldc: Int,
+                        terms: (scale: UnsafePointer<Float>, offset: UnsafePointer<Int32>, bias: UnsafePointer<Float>?, leaky: Bool)?, workers: Int) {
+        guard let amxPacked = w.amxPacked else { preconditionFailure("Int8GEMM: AMX weights are packed only where the CPU has AMX") }
+        let m = w.rows, k = w.depth, chunks = w.chunks, nr = LowPrecisionTile.columns
+        let panelBytes = max(1, chunks) * 16 * nr * 4, nPanels = (n + nr - 1) / nr
+        let group = max(1, min(nPanels, Int8GEMM.amxGroupBytes / panelBytes))
+        amxPacked.withUnsafeBufferPointer { packedW in
+            let a = packedW.baseAddress!
+            parallelChunks(nPanels, threads: workers) { panels in
+                let count = min(group, panels.count)
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * panelBytes, alignment: 64).bindMemory(to: UInt8.self, capacity: count * panelBytes)
+                let block = ColumnBlock<UInt8>(source, rows: k, capacity: count * nr, end: min(n, panels.upperBound * nr))
+                defer { buffer.deallocate() }
+                var first = panels.lowerBound
+                while first < panels.upperBound {
+                    let panelCount = min(group, panels.upperBound - first), col0 = first * nr
+                    let columns = min(panelCount * nr, n - col0)
+                    let (x, ldx) = block.columns(col0, col0 + columns)
+                    for p in 0..<panelCount {
+                        cqk_amx_i8_pack_activations(x + p * nr, Int64(k), Int64(min(nr, columns - p * nr)), Int64(ldx), buffer + p * panelBytes)
+                    }
+                    for row0 in stride(from: 0, to: m, by: 32) {
+                        let rows = min(32, m - row0), tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES)
+                        let tileC = c + (row0 * ldc + col0) * 4
+                        if let t = terms {
+                            var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 }, leaky: t.leaky ? 1 : 0)
+                            cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), &dq, tileC, Int64(ldc))
+                        } else {
+                            cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), nil, tileC, Int64(ldc))
+                        }
+                    }
+                    first += panelCount
                 }
             }
         }
