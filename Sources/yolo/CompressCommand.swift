@@ -47,7 +47,7 @@ struct CompressCommand: ParsableCommand {
     var roundTo: Int = 8
 
     /// The default with --calib (README, "Data-aware low-rank"): measured there on the fall checkpoint and yolov3-tiny.
-    static let recommendedErrorBudget = 0.05
+    static let recommendedErrorBudget = 0.03
 
     @Option(help: "Folder of calibration photos: factor each conv by its outputs on them, not by its weights alone (default --error-budget \(recommendedErrorBudget)).")
     var calib: String?

@@ -147,9 +147,11 @@ struct LowRankFactorization {
         var factors: [Factor] = [], layers: [CompressedLayer] = []
         for (k, a) in analyses.enumerated() {
             guard let c = chosen[k] else {
-                let note = a.note ?? "not worth its output error within the budget"
+                // Left alone by the budget: its highest candidate rank (the least error) did not fit either.
+                let highest = a.note == nil ? a.ranks.last : nil
+                let note = a.note ?? String(format: "rank %d would add output error %.2g: over what is left of the budget", highest?.rank ?? 0, errors[k].last ?? 0)
                 layers.append(CompressedLayer(name: a.name, before: a.full, after: a.full, originalMilliseconds: a.originalMilliseconds,
-                                              factoredMilliseconds: a.rejectedMilliseconds, note: note))
+                                              factoredMilliseconds: a.rejectedMilliseconds ?? highest?.milliseconds, note: note))
                 continue
             }
             let r = a.ranks[c].rank
