@@ -39,14 +39,15 @@ for m in fall-yolov8s yolov3-tiny; do
     run compress --model "$m" --calib runs/calib16 --error-budget "$b" "${data[@]}" --images runs/photos60 --output "$out/$short-b$b.safetensors"
   done
 done
-# Forward time of each original against its default (--calib alone) result: `yolo bench` alternating, 5 × 10 runs,
-# the median of each run's median.
-bench_ms() { "$yolo" bench --model "$1" --backend "$backend" --runs 10 --peak-size 0 --format json 2>/dev/null |
+# Forward time of each original against its default (--calib alone) result: `yolo bench` alternating, ROUNDS (9)
+# rounds of RUNS (3) runs, the median of the rounds' medians (short rounds follow a changing load more closely).
+rounds="${ROUNDS:-9}"; runs="${RUNS:-3}"
+bench_ms() { "$yolo" bench --model "$1" --backend "$backend" --runs "$runs" --warmup 1 --peak-size 0 --format json 2>/dev/null |
   .venv/bin/python -c "import json,sys; print(json.load(sys.stdin)['backends'][0]['forward_ms']['median'])"; }
 for m in fall-yolov8s yolov3-tiny; do
   short=${m%%-*}; "$yolo" compress --model "$m" --calib runs/calib16 --backend "$backend" --rounds 1 --output "$out/$short-default.safetensors" >/dev/null 2>&1 || true
   a=(); b=()
-  for i in 1 2 3 4 5; do a+=("$(bench_ms "$m")"); b+=("$(bench_ms "$out/$short-default.safetensors")"); done
+  for _ in $(seq "$rounds"); do a+=("$(bench_ms "$m")"); b+=("$(bench_ms "$out/$short-default.safetensors")"); done
   echo "### bench alternating: $m ${a[*]} | $short-default ${b[*]}"
   .venv/bin/python -c "import statistics as s; a=[float(x) for x in '${a[*]}'.split()]; b=[float(x) for x in '${b[*]}'.split()]; print(f'median {s.median(a):.1f} -> {s.median(b):.1f} ms ({(s.median(b)/s.median(a)-1)*100:+.1f} %)')"
 done
