@@ -22,15 +22,32 @@ run prune --model fall-yolov8s --ratio 0.3 --method bn --data runs/valset/data.y
 for e in 0.9 0.8; do
   run compress --model fall-yolov8s --energy "$e" --data runs/valset/data.yaml --images runs/photos60 --output "$out/fall-e$e.safetensors"
 done
-for e in 0.99 0.98; do
-  run compress --model fall-yolov8s --calib runs/calib16 --energy "$e" --data runs/valset/data.yaml --images runs/photos60 --output "$out/fall-c$e.safetensors"
-done
 for r in 0.1 0.3; do
   run prune --model yolov3-tiny --ratio "$r" --images runs/photos60 --output "$out/v3t-p$r.safetensors"
 done
 for e in 0.9 0.8; do
   run compress --model yolov3-tiny --energy "$e" --images runs/photos60 --output "$out/v3t-e$e.safetensors"
 done
-for e in 0.99 0.98; do
-  run compress --model yolov3-tiny --calib runs/calib16 --energy "$e" --images runs/photos60 --output "$out/v3t-c$e.safetensors"
+# Data-aware low-rank (the README's second table): energy 0.99 by the counted rule alone (--max-time 0, the earlier
+# default) and by the measured rule, then error budgets (the default with --calib is CompressCommand.recommendedErrorBudget).
+budgets="${BUDGETS:-0.02 0.03 0.05}"
+for m in fall-yolov8s yolov3-tiny; do
+  short=${m%%-*}; data=(); [ "$m" = fall-yolov8s ] && data=(--data runs/valset/data.yaml)
+  run compress --model "$m" --calib runs/calib16 --energy 0.99 --max-time 0 "${data[@]}" --images runs/photos60 --output "$out/$short-c0.99-counted.safetensors"
+  run compress --model "$m" --calib runs/calib16 --energy 0.99 "${data[@]}" --images runs/photos60 --output "$out/$short-c0.99.safetensors"
+  for b in $budgets; do
+    run compress --model "$m" --calib runs/calib16 --error-budget "$b" "${data[@]}" --images runs/photos60 --output "$out/$short-b$b.safetensors"
+  done
+done
+# Forward time of each original against its default (--calib alone) result: `yolo bench` alternating, ROUNDS (9)
+# rounds of RUNS (3) runs, the median of the rounds' medians (short rounds follow a changing load more closely).
+rounds="${ROUNDS:-9}"; runs="${RUNS:-3}"
+bench_ms() { "$yolo" bench --model "$1" --backend "$backend" --runs "$runs" --warmup 1 --peak-size 0 --format json 2>/dev/null |
+  .venv/bin/python -c "import json,sys; print(json.load(sys.stdin)['backends'][0]['forward_ms']['median'])"; }
+for m in fall-yolov8s yolov3-tiny; do
+  short=${m%%-*}; "$yolo" compress --model "$m" --calib runs/calib16 --backend "$backend" --rounds 1 --output "$out/$short-default.safetensors" >/dev/null 2>&1 || true
+  a=(); b=()
+  for _ in $(seq "$rounds"); do a+=("$(bench_ms "$m")"); b+=("$(bench_ms "$out/$short-default.safetensors")"); done
+  echo "### bench alternating: $m ${a[*]} | $short-default ${b[*]}"
+  .venv/bin/python -c "import statistics as s; a=[float(x) for x in '${a[*]}'.split()]; b=[float(x) for x in '${b[*]}'.split()]; print(f'median {s.median(a):.1f} -> {s.median(b):.1f} ms ({(s.median(b)/s.median(a)-1)*100:+.1f} %)')"
 done

@@ -75,7 +75,22 @@ struct CompressionReportOptions: ParsableArguments {
         table.print(columns: ("original", suffix))
         let changed = result.layers.filter { $0.after != $0.before }
         print("\(changed.count) of \(result.layers.count) convolutions changed (\(unit): before → after):")
-        for l in changed { print("  \(l.name): \(l.before) → \(l.after)") }
+        for l in result.layers where l.after != l.before || l.note != nil { print("  " + Self.describe(l)) }
+        let timed = changed.compactMap { l in l.originalMilliseconds.flatMap { a in l.factoredMilliseconds.map { (a, $0) } } }
+        if !timed.isEmpty {
+            let a = timed.reduce(0) { $0 + $1.0 }, b = timed.reduce(0) { $0 + $1.1 }
+            print(String(format: "the changed convolutions, each timed alone: %.1f → %.1f ms (", a, b) + ModelComparison.change(a, b) + ")")
+        }
         if table.incomplete { throw ExitCode(1) }
+    }
+
+    /// "model.8.cv1.conv: 512 → 136 (4.21 → 2.80 ms), output error 0.0012 (estimated)", or a conv left alone and why.
+    static func describe(_ l: CompressedLayer) -> String {
+        var line = l.after == l.before ? "\(l.name): \(l.before) kept" : "\(l.name): \(l.before) → \(l.after)"
+        if let a = l.originalMilliseconds {
+            line += l.factoredMilliseconds.map { String(format: " (%.2f → %.2f ms)", a, $0) } ?? String(format: " (%.2f ms)", a)
+        }
+        if let note = l.note { line += ", " + note }
+        return line
     }
 }

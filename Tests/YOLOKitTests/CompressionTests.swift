@@ -215,6 +215,93 @@ final class CompressionTests: TemporaryFolderTestCase {
         XCTAssertEqual(try ModelFile.load(pruned).rawOutputs(for: try image()).count, model.rawOutputs(for: try image()).count)
     }
 
+    /// A clock with known times (the measured rule's decisions become deterministic): `time` of the layers run.
+    struct ScriptedClock: ConvClock {
+        let time: @Sendable ([ConvolutionLayer]) -> Double
+        func milliseconds(_ layers: [ConvolutionLayer], execution: ExecutionOptions) -> Double { time(layers) }
+    }
+
+    /// The measured cost rule: a pair the clock says is slower than its conv is left alone even where it counts fewer
+    /// multiply-accumulates, one it says is faster replaces the conv, and the report carries both times.
+    func testMeasuredCostRuleLeavesSlowerPairsAlone() throws {
+        let model = try XCTUnwrap(try ModelFile.load(try TestPaths.requireModel("yolov3-tiny.cfg")) as? DarknetDetectionModel)
+        let (net, _) = try model.compressible()
+        // Originals take 1 ms; a pair replacing a 3×3 conv 1.2 ms (as a Winograd conv's pair can), a 1×1's 0.5 ms.
+        let clock = ScriptedClock { layers in layers.count == 1 ? 1 : (layers[0].size == 3 ? 1.2 : 0.5) }
+        let counted = try LowRankFactorization.plan(net, options: LowRankOptions(rank: .energy(0.9), maxCostFraction: 1e9))
+        let measured = try LowRankFactorization.plan(net, options: LowRankOptions(rank: .energy(0.9), maxCostFraction: 1e9,
+                                                                                  timing: MeasuredCost(maxTimeFraction: 0.9, clock: clock)))
+        let size = { (f: LowRankFactorization.Factor) in f.first.shape[2] }
+        XCTAssertTrue(counted.factors.contains { size($0) == 3 } && counted.factors.contains { size($0) == 1 }, "both kinds pass the counted rule")
+        XCTAssertEqual(measured.factors.map(\.node), counted.factors.filter { size($0) == 1 }.map(\.node), "only the 1×1 convs' pairs are faster")
+        for (a, b) in zip(counted.layers, measured.layers) {
+            XCTAssertEqual(a.name, b.name)
+            if a.after == a.before { continue }
+            XCTAssertEqual(b.originalMilliseconds, 1, b.name)
+            if b.after == b.before {
+                XCTAssertEqual(b.factoredMilliseconds, 1.2, b.name)
+                XCTAssertTrue(b.note?.contains("--max-time 0.9") == true, "\(b.name): \(b.note ?? "no note")")
+            } else {
+                XCTAssertEqual(b.factoredMilliseconds, 0.5, b.name)
+                XCTAssertEqual(b.after, a.after, "the same rank")
+            }
+        }
+        // The real clock times a conv and its pair at the conv's input shape: both positive.
+        let conv = try XCTUnwrap(net.conv(measured.factors[0].node))
+        let real = MeasuredConvClock(warmup: 0, runs: 1), execution = ExecutionOptions(threads: 1, backend: .swift)
+        XCTAssertGreaterThan(real.milliseconds([conv], execution: execution), 0)
+        XCTAssertGreaterThan(real.milliseconds(FactoredPair.timingLayers(replacing: conv, rank: 8, winograd: .measured), execution: execution), 0)
+    }
+
+    /// The greedy choice of `--error-budget`: the most time saved per unit of error first, only what fits.
+    func testRankBudgetChoosesTheMostTimePerError() {
+        typealias O = RankBudget.Option
+        let options: [[O]] = [[O(saved: 10, error: 0.5), O(saved: 4, error: 0.1)], [O(saved: 3, error: 0.05)], [O(saved: 1, error: 0.2)], []]
+        XCTAssertEqual(RankBudget.choose(options, budget: 0.3), [1, 0, nil, nil])   // B (60 ms per unit), then A's rank 2 (40)
+        XCTAssertEqual(RankBudget.choose(options, budget: 1), [0, 0, 0, nil])      // then A up to rank 1 (+6 for 0.4), then C
+        XCTAssertEqual(RankBudget.choose(options, budget: 0), [nil, nil, nil, nil])
+        XCTAssertEqual(RankBudget.choose([[O(saved: 2, error: 0)]], budget: 0), [0], "a move that adds no error always fits")
+    }
+
+    /// The output error `--error-budget` measures: a full-rank data-aware pair standing in for a conv changes the
+    /// heads' inputs by float rounding only, a rank-8 one visibly; with the budget, the estimated errors of the
+    /// chosen ranks sum to at most the budget, and a budget of 0 factors nothing.
+    func testErrorBudgetMeasuresAndRespectsTheOutputError() throws {
+        let image = try image()
+        let model = try XCTUnwrap(try ModelFile.load(try TestPaths.requireModel("yolov3-tiny.cfg")) as? DarknetDetectionModel)
+        let (net, _) = try model.compressible()
+        let execution = ExecutionOptions(threads: 2, backend: .swift)
+        let input = FeatureMap(shape: net.network.inputShape)
+        _ = model.placeImage(image, into: input)
+        let node = try XCTUnwrap(LowRankFactorization.eligible(net).first { net.conv($0)!.filters >= 64 })
+        let conv = try XCTUnwrap(net.conv(node))
+        let stats = try XCTUnwrap(ConvOutputStatistics.collect(net, nodes: [node], inputs: [input], execution: execution)[node])
+        let eigen = try SingularValueDecomposition(stats.covariance.map { Float($0) }, rows: conv.filters, columns: conv.filters, what: "covariance")
+        let weights = try net.tensor(net.convs[node]!.weight)
+        let pairs = try [conv.filters, 8].map { r -> [ConvolutionLayer] in
+            let f = try LowRankFactorization.dataAwareFactor(node: node, net: net, names: net.convs[node]!, weights: weights, statistics: stats, eigen: eigen, rank: r)
+            return FactoredPair.layers(replacing: conv, rank: r, first: FloatBuffer(f.first.values), second: FloatBuffer(f.runtimeSecond),
+                                       bias: FloatBuffer(f.runtimeBias), winograd: .measured)
+        }
+        let errors = OutputSensitivity.errors(net, replacements: pairs.map { (node, $0) }, inputs: [input], execution: execution)
+        XCTAssertLessThan(errors[0], 1e-6, "full rank")
+        XCTAssertGreaterThan(errors[1], 1e-4, "rank 8 of \(conv.filters)")
+
+        let clock = ScriptedClock { layers in layers.count == 1 ? 1 : 0.5 + 1e-4 * Double(layers[0].filters) }  // higher rank: slower
+        var options = LowRankOptions(rank: .errorBudget(0.02), timing: MeasuredCost(clock: clock), calibration: [image], execution: execution)
+        let plan = try LowRankFactorization.plan(net, options: options) { image, input in _ = model.placeImage(image, into: input) }
+        XCTAssertFalse(plan.factors.isEmpty)
+        let estimated = plan.layers.compactMap { l in l.note.flatMap { $0.hasPrefix("output error ") ? Double($0.dropFirst(13).prefix { $0 != " " }) : nil } }
+        XCTAssertEqual(estimated.count, plan.factors.count, "every factored conv reports its estimated error")
+        XCTAssertLessThanOrEqual(estimated.reduce(0, +), 0.02 * 1.05)  // each printed to 2 digits
+        options.rank = .errorBudget(0)
+        XCTAssertTrue(try LowRankFactorization.plan(net, options: options) { image, input in _ = model.placeImage(image, into: input) }.factors.isEmpty)
+        options.calibration = []
+        XCTAssertThrowsError(try LowRankFactorization.plan(net, options: options) { _, _ in }) {
+            XCTAssertTrue("\($0)".contains("--error-budget needs calibration photos"), "\($0)")
+        }
+    }
+
     func testSVDEqualsNumpy() throws {
         let golden = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("compression/svd.json")))) as? [String: Any])
         for case let c as [String: Any] in golden["cases"] as! [Any] {
@@ -294,6 +381,8 @@ final class CompressionTests: TemporaryFolderTestCase {
         XCTAssertGreaterThanOrEqual(Double(selfRow.split(separator: " ").dropLast(2).last ?? "") ?? 0, 0.99, String(selfRow))  // 0.995: the 101-point AP of a perfect match
         for (args, message) in [(["prune", "--model", cfg, "--ratio", "1"], "--ratio must be in [0, 1)"),
                                 (["compress", "--model", cfg], "give one of --rank-ratio or --energy"),
+                                (["compress", "--model", cfg, "--error-budget", "0.1"], "--error-budget needs --calib"),
+                                (["compress", "--model", cfg, "--calib", photos, "--max-time", "0"], "give --max-time above 0"),
                                 (["compress", "--model", cfg, "--energy", "0.9", "--calib", "nowhere"], "nowhere"),
                                 (["compress", "--model", cfg, "--energy", "0.9", "--calib", photos, "--calib-images", "0"], "--calib-images must be at least 1"),
                                 (["prune", "--model", cfg, "--ratio", "0.2", "--output", "x.pt"], "--output must be a .safetensors file"),

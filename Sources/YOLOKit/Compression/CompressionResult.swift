@@ -4,6 +4,12 @@ public struct CompressedLayer: Sendable, Equatable {
     public let name: String
     public let before: Int
     public let after: Int
+    /// Low-rank with the measured cost rule: the conv's milliseconds, and its pair's (the one used, or the one
+    /// rejected as too slow).
+    public var originalMilliseconds: Double? = nil
+    public var factoredMilliseconds: Double? = nil
+    /// Low-rank: why a conv was left alone, or the estimated output error a factored one adds.
+    public var note: String? = nil
 }
 
 /// What `prune` / `factorize` wrote: the safetensors file (loadable by `--model` alone) and what changed per conv.

@@ -76,7 +76,7 @@ extension DarknetDetectionModel {
             }
             sections.append(s)
         }
-        let note = "low-rank: \(options.rank), at most \(options.maxCostFraction) of each conv's cost"
+        let note = options.summary
         let size = try writeCompressed(tensors, sections: sections, header: header, dtype: dtype ?? .float32, note: note, to: path)
         return CompressionResult(path: path, layers: plan.layers, fileSize: size)
     }

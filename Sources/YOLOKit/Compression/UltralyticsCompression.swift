@@ -40,7 +40,8 @@ extension UltralyticsModel {
     /// `place` letterboxes a calibration photo into the network input (the detection model's preprocessing).
     func factorize(_ options: LowRankOptions, to path: String, dtype: WeightDType?, imageSize: Int,
                    place: (RGBImage, FeatureMap) -> Void) throws -> CompressionResult {
-        let (net, stateDict) = try compressible(size: options.calibration.isEmpty ? 128 : imageSize)
+        // At the model's size when calibrating or timing (the convs are timed at their real input shapes).
+        let (net, stateDict) = try compressible(size: options.calibration.isEmpty && options.timing == nil ? 128 : imageSize)
         let plan = try LowRankFactorization.plan(net, options: options, place: place)
         var tensors = net.tensors
         var replacing: [String: LowRankFactorization.Factor] = [:]
@@ -54,7 +55,7 @@ extension UltralyticsModel {
             replacing[conv] = f
         }
         let size = try writeCompressed(tensors, stateDict: stateDict, replacing: replacing, to: path, dtype: dtype ?? storedFloatDType,
-                                       imageSize: imageSize, note: "low-rank: \(options.rank), at most \(options.maxCostFraction) of each conv's cost")
+                                       imageSize: imageSize, note: options.summary)
         return CompressionResult(path: path, layers: plan.layers, fileSize: size)
     }
 
