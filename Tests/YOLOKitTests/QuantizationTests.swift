@@ -305,10 +305,15 @@ final class QuantizationTests: TemporaryFolderTestCase {
             let a = QuantizationSensitivity.outputChannels(inMemory, image, options: options).flatMap { $0 }
             let b = QuantizationSensitivity.outputChannels(loaded, image, options: options).flatMap { $0 }
             XCTAssertEqual(a.count, b.count)
-            let largest = a.map(abs).max() ?? 1
-            var worst: Float = 0
-            for (x, y) in zip(a, b) { worst = max(worst, abs(x - y)) }
-            XCTAssertLessThanOrEqual(worst, 1e-4 * largest, "the loaded int8 model differs from the one written")
+            // The loaded model folds the file's unfused scales again, so its per-channel scales differ from the written
+            // model's by ~1e-7 relative (the q are equal, checked above); that can move an activation across an int8
+            // rounding boundary and the step travels on. So the check is the relative squared error of all outputs,
+            // far below what int8 itself costs against fp32 (~2e-3 to 9e-3 on these photos): measured 0 for yolov3-tiny,
+            // 1.9e-5 and 2.7e-5 for the fall checkpoint at 320 (its calibration run on the Swift GEMM).
+            var difference = 0.0, energy = 0.0
+            for (x, y) in zip(a, b) { difference += Double(x - y) * Double(x - y); energy += Double(x) * Double(x) }
+            print("int8 file round trip: relative squared error of the outputs", difference / max(energy, 1e-30))
+            XCTAssertLessThanOrEqual(difference, 1e-4 * energy, "the loaded int8 model differs from the one written")
         }
         return path
     }

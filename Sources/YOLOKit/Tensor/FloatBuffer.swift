@@ -16,7 +16,8 @@ public final class FloatBuffer: @unchecked Sendable {
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         if bytes >= FloatBuffer.mappingThreshold {
-            let length = (bytes + 4095) & ~4095
+            // 64 bytes of zeros past the end, as the calloc block below has: vector loops may read a partial last line.
+            let length = (bytes + 64 + 4095) & ~4095
             guard let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
                 fatalError("FloatBuffer: out of memory for \(count) floats")
             }
