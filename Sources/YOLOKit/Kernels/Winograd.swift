@@ -161,7 +161,10 @@ public final class WinogradWeights: @unchecked Sendable {
             }
             // What the blocks left, one position at a time: transposed, the last Cout % 16 channels of every ci; else the
             // last plane % 16 positions.
-            let rest = transposed ? (0..<plane).filter { $0 % outChannels >= outChannels / lanes * lanes } : Array((blocks * lanes)..<plane)
+            let covered = outChannels / lanes * lanes
+            let rest: [Int] = transposed
+                ? (0..<inChannels).flatMap { ci in (covered..<outChannels).map { ci * outChannels + $0 } }
+                : Array((blocks * lanes)..<plane)
             var gw = [Double](repeating: 0, count: alpha * 3)
             for at in rest {
                 let filter = weights + source(at) * 9
