@@ -26,7 +26,7 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z")]
         ),
-        // Low-precision GEMM micro-kernels (int8 VNNI / AVX512BW / AVX2, bf16): per-function target attributes and
+        // Low-precision GEMM micro-kernels (int8 VNNI / AVX512BW / AVX2, bf16) and the training SiLU: per-function target attributes and
         // run-time CPU checks, so no compiler flags are needed.
         .target(name: "CQuantKernels"),
         .target(

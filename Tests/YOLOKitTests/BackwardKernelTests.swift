@@ -173,6 +173,26 @@ final class BackwardKernelTests: XCTestCase {
         XCTAssertEqual(ActivationTraining.identity.backward(upstream, context: identityContext), upstream)
     }
 
+    /// The vector loops give the scalar definitions' bits: y = x·σ(x), dX = dY·σ·(1 + x·(1 − σ)), σ = 1 / (1 + expf(−x)),
+    /// also when the input is rebuilt from a BatchNorm's x̂ (γ·x̂ + β); planes of 37 values leave 16-lane tails.
+    func testSiLUVectorLoopsEqualTheScalarDefinition() {
+        var rng = SeededRandom(seed: 57)
+        let x = randomTensor(&rng, 2, 3, 37, 1, scale: 12), upstream = randomTensor(&rng, 2, 3, 37, 1)
+        let gamma = rng.floats(3), beta = rng.floats(3)
+        func sigmoid(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
+        func gradient(_ v: Float, _ dy: Float) -> Float { let s = sigmoid(v); return dy * s * (1 + v * (1 - s)) }
+        let (y, context) = ActivationTraining.silu.forward(x, threads: 2)
+        XCTAssertEqual(y.values.map(\.bitPattern), x.values.map { ($0 * sigmoid($0)).bitPattern })
+        XCTAssertEqual(ActivationTraining.silu.backward(upstream, context: context, threads: 2).values.map(\.bitPattern),
+                       zip(x.values, upstream.values).map { gradient($0, $1).bitPattern })
+        let rebuilt = ActivationTraining.silu.backward(upstream, normalizedInput: x, gamma: gamma, beta: beta, threads: 2)
+        let expected = x.values.indices.map { i -> UInt32 in
+            let c = (i / 37) % 3
+            return gradient(gamma[c] * x.values[i] + beta[c], upstream.values[i]).bitPattern
+        }
+        XCTAssertEqual(rebuilt.values.map(\.bitPattern), expected)
+    }
+
     func testResidualAddConcatAndSplitBackwardMatchFiniteDifferences() {
         var rng = SeededRandom(seed: 32)
         let a = randomTensor(&rng, 2, 3, 2, 3), b = randomTensor(&rng, 2, 3, 2, 3), c = randomTensor(&rng, 2, 1, 2, 3)

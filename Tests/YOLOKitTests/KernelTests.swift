@@ -1,3 +1,4 @@
+import CQuantKernels
 import Foundation
 import XCTest
 @testable import YOLOKit
@@ -28,6 +29,32 @@ final class KernelTests: XCTestCase {
 
     /// Vector activations equal the scalar (Foundation) definitions to a few ulp, for every activation, with
     /// bias, over plane sizes with and without a 16-lane tail.
+    /// cqk_expf (the training SiLU's exp) gives the C library's expf bits: every 7th float of |x| < 88 in one
+    /// 8-lane block of 11 (~10⁸ values), the edges of the fast path, and the blocks the scalar fallback takes
+    /// (|x| ≥ 88, ±∞, NaN, subnormals).
+    func testVectorExpfEqualsTheCLibrary() {
+        var x: [Float] = []
+        for sign in [UInt32(0), 0x8000_0000] {
+            var bits: UInt32 = 0
+            while bits < 0x42B0_0000 {
+                for i in 0..<8 { x.append(Float(bitPattern: sign | min(bits &+ UInt32(i) &* 7, 0x42AF_FFFF))) }
+                bits &+= 8 * 7 * 11
+            }
+        }
+        let edges: [Float] = [0, -0, 1, -1, 87.99, -87.99, 88, -88, 88.72, 88.73, -103.9, -104, -150, .infinity, -.infinity,
+                              .nan, .leastNonzeroMagnitude, -.leastNormalMagnitude, 1e-30, -1e-30, .greatestFiniteMagnitude]
+        for e in edges { x += [e, 0.5, -2, 3, 10, -20, 40, -80] }  // one slow lane in a block of otherwise fast ones
+        x += [1.5, -2.5, 7]  // a tail shorter than a block
+        var y = [Float](repeating: 0, count: x.count)
+        cqk_expf(x, &y, Int64(x.count))
+        var mismatches = 0
+        for (v, e) in zip(x, y) where e.bitPattern != Foundation.exp(v).bitPattern && !(e.isNaN && v.isNaN) {
+            mismatches += 1
+            if mismatches <= 3 { XCTFail("expf(\(v)): \(e) vs the C library's \(Foundation.exp(v))") }
+        }
+        XCTAssertEqual(mismatches, 0, "of \(x.count)")
+    }
+
     func testActivationsMatchScalarReference() {
         var rng = SeededRandom(seed: 21)
         for act in Activation.allCases {

@@ -295,9 +295,13 @@ final class TrainingGraphTests: XCTestCase {
                     let emaDelta = sqrt(zip(ema, initial[index]).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) })
                     XCTAssertLessThanOrEqual(abs(emaDelta - entry.emaDeltaNorm), 1e-2 * entry.emaDeltaNorm + 1e-9, "\(label) EMA ‖Δ‖ \(entry.name)")
                 }
+                // Samples of the running statistics within 1e-3 (norm and sum within 1e-4): Adam(W) moves the parameters
+                // whose gradient is roundoff (left out above) by ±lr in the roundoff's direction, and the later steps'
+                // batch means see those moves. Which images share a GEMM (Conv2dTraining.imagesPerProduct) changes that
+                // roundoff; measured up to 1.3e-4 of max(|x|, rms) on yolo11-tiny's C2PSA BatchNorms.
                 for (index, (buffer, entry)) in zip(store.buffers, run.buffers).enumerated() {
-                    check(buffer.values, against: entry.value, tolerance: 1e-4, "\(label) \(buffer.name)")
-                    check(optimization.ema.bufferValues[index], against: entry.ema!, tolerance: 1e-4, "\(label) EMA \(buffer.name)")
+                    check(buffer.values, against: entry.value, tolerance: 1e-4, sampleTolerance: 1e-3, "\(label) \(buffer.name)")
+                    check(optimization.ema.bufferValues[index], against: entry.ema!, tolerance: 1e-4, sampleTolerance: 1e-3, "\(label) EMA \(buffer.name)")
                 }
             }
         }

@@ -136,6 +136,17 @@ void cqk_amx_i8_blocks(int64_t chunks, const int8_t *a, int rows, const uint8_t 
 void cqk_amx_bf16_blocks(int64_t chunks, const uint16_t *a, int rows, const uint16_t *b, int64_t panels,
                          int64_t panel_stride, int64_t columns, const float *bias, float *c, int64_t ldc);
 
+/* ---- fp32 SiLU for training (silu_kernels.c): the bits of the scalar formulas on the C library's expf ---- */
+
+/* y[i] = expf(x[i]). */
+void cqk_expf(const float *x, float *y, int64_t n);
+/* y[i] = x[i] · σ(x[i]), σ(v) = 1 / (1 + expf(−v)). */
+void cqk_silu_forward(const float *x, float *y, int64_t n);
+/* dx[i] = dy[i] · σ · (1 + x[i] · (1 − σ)), σ = σ(x[i]). */
+void cqk_silu_backward(const float *x, const float *dy, float *dx, int64_t n);
+/* As cqk_silu_backward with x[i] = gamma · h[i] + beta (a BatchNorm's output rebuilt from its x̂). */
+void cqk_silu_backward_affine(const float *h, float gamma, float beta, const float *dy, float *dx, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif

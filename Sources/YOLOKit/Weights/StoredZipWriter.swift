@@ -1,5 +1,5 @@
 import Foundation
-import ZIPFoundation
+import CImageCodecs
 
 /// A zip archive of stored (uncompressed) entries written straight into an `AtomicOutputFile`, laid out as
 /// PyTorch's `PyTorchStreamWriter` does: each entry's data starts at a multiple of `alignment` (64) bytes
@@ -23,10 +23,8 @@ struct StoredZipWriter {
         guard data.count < Int(UInt32.max), offset < Int(UInt32.max), nameBytes.count < 0xFFFF, count < 0xFFFF else {
             throw WeightsWriteError(path: file.path, reason: "\(name) does not fit a zip without zip64 (entries and the archive must stay below 4 GiB)")
         }
-        let crc = data.withUnsafeBytes { raw -> UInt32 in
-            guard let base = raw.baseAddress, raw.count > 0 else { return 0 }
-            return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none).crc32(checksum: 0)
-        }
+        // zlib's CRC-32 (`ic_crc32`): ZIPFoundation's byte loop took ~0.1 s per 44 MB checkpoint.
+        let crc = data.withUnsafeBufferPointer { ic_crc32(0, $0.baseAddress, $0.count) }
         // Local header (30 bytes) + name + "FB" field (4 + padding) so that the data lands on the alignment.
         let unpadded = offset + 30 + nameBytes.count + 4
         let padding = (StoredZipWriter.alignment - unpadded % StoredZipWriter.alignment) % StoredZipWriter.alignment

@@ -83,7 +83,9 @@ public struct WeightTensor: Equatable, Sendable {
         var bytes = [UInt8]()
         bytes.reserveCapacity(values.count * dtype.byteSize)
         switch dtype {
-        case .float32: for v in values { WeightTensor.append(v.bitPattern, to: &bytes) }
+        case .float32:
+            // One copy: the host is little-endian (x86-64, arm64), as the files are.
+            bytes = values.withUnsafeBytes { Array($0) }
         case .float16: for v in values { WeightTensor.append(FloatBits.float16(v), to: &bytes) }
         case .bfloat16: for v in values { WeightTensor.append(FloatBits.bfloat16(v), to: &bytes) }
         default: for v in values { WeightTensor.append(Double(v).bitPattern, to: &bytes) }

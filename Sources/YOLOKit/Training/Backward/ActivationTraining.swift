@@ -1,25 +1,19 @@
+import CQuantKernels
 import Foundation
 
 /// The activations of the Ultralytics detection models' convs, for training: SiLU (`nn.SiLU`, every `Conv`) and
 /// identity (`act=False`: Attention's qkv / pe / proj, the Detect head's last 1×1 convs).
 ///   SiLU  y = x·σ(x),  dy/dx = σ(x)·(1 + x·(1 − σ(x))).
-/// σ is the C library's expf per element, not `VectorMath.exp` (1 ulp away): the tiny random checkpoints' goldens
-/// (yolo11-tiny with frozen layers) move past their 1e-3 tolerance on that ulp. Split over threads above 16384 values.
+/// σ = 1 / (1 + expf(−x)) with the C library's expf bits, not `VectorMath.exp` (1 ulp away): the tiny random
+/// checkpoints' goldens (yolo11-tiny with frozen layers) move past their 1e-3 tolerance on that ulp. The loops are
+/// `cqk_silu_*` (CQuantKernels/silu_kernels.c: AVX-512 with glibc's expf algorithm, the same bits as the scalar
+/// definitions here). Split over threads above 16384 values.
 public enum ActivationTraining: String, Sendable, CaseIterable {
     case identity, silu
 
     /// Kept for the backward pass: SiLU's input (N·C·H·W floats); nothing for identity.
     public struct Context: Sendable {
         public let input: BatchTensor?
-    }
-
-    @inline(__always)
-    static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
-
-    @inline(__always)
-    static func siluGradient(_ x: Float, _ dy: Float) -> Float {
-        let s = sigmoid(x)
-        return dy * s * (1 + x * (1 - s))
     }
 
     /// Tensors below this many values run on one thread.
@@ -35,7 +29,8 @@ public enum ActivationTraining: String, Sendable, CaseIterable {
                 y.values.withUnsafeMutableBufferPointer { ys in
                     let (s, d) = (xs.baseAddress!, ys.baseAddress!)
                     parallelChunks((x.count + 15) / 16, threads: x.count < Self.parallelThreshold ? 1 : threads) { blocks in
-                        for i in (blocks.lowerBound * 16)..<min(x.count, blocks.upperBound * 16) { d[i] = s[i] * Self.sigmoid(s[i]) }
+                        let start = blocks.lowerBound * 16, end = min(x.count, blocks.upperBound * 16)
+                        cqk_silu_forward(s + start, d + start, Int64(end - start))
                     }
                 }
             }
@@ -56,7 +51,8 @@ public enum ActivationTraining: String, Sendable, CaseIterable {
                     dX.values.withUnsafeMutableBufferPointer { dxs in
                         let (xp, dyp, d) = (xs.baseAddress!, dys.baseAddress!, dxs.baseAddress!)
                         parallelChunks((x.count + 15) / 16, threads: x.count < Self.parallelThreshold ? 1 : threads) { blocks in
-                            for i in (blocks.lowerBound * 16)..<min(x.count, blocks.upperBound * 16) { d[i] = Self.siluGradient(xp[i], dyp[i]) }
+                            let start = blocks.lowerBound * 16, end = min(x.count, blocks.upperBound * 16)
+                            cqk_silu_backward(xp + start, dyp + start, d + start, Int64(end - start))
                         }
                     }
                 }
@@ -82,7 +78,7 @@ public enum ActivationTraining: String, Sendable, CaseIterable {
                         for index in planes {
                             let (g, b) = (gamma[index % channels], beta[index % channels])
                             let (h, dy, d) = (hp + index * plane, dyp + index * plane, dp + index * plane)
-                            for i in 0..<plane { d[i] = Self.siluGradient(g * h[i] + b, dy[i]) }
+                            cqk_silu_backward_affine(h, g, b, dy, d, Int64(plane))
                         }
                     }
                 }

@@ -4,15 +4,15 @@
 /// gradient). Channels are split over the threads: each channel's rows write only to its own plane.
 func col2im(_ columns: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
             kernel: Int, stride: Int, pad: Int, outHeight: Int, outWidth: Int,
-            addingInto image: UnsafeMutablePointer<Float>, threads: Int) {
-    let outPlane = outHeight * outWidth
+            addingInto image: UnsafeMutablePointer<Float>, rowStride: Int? = nil, threads: Int) {
+    let outPlane = outHeight * outWidth, ld = rowStride ?? outPlane
     let workers = channels * kernel * kernel * outPlane < 32_768 ? 1 : threads
     parallelChunks(channels, threads: workers) { range in
         for c in range {
             let plane = image + c * height * width
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
-                    let row = columns + ((c * kernel + ky) * kernel + kx) * outPlane
+                    let row = columns + ((c * kernel + ky) * kernel + kx) * ld
                     // Output columns whose input x is inside the map: 0 ≤ ox·stride − pad + kx < width.
                     let oxLo = max(0, (pad - kx + stride - 1) / stride)
                     let lastX = width - 1 + pad - kx  // ox·stride ≤ lastX (negative: no column reaches the map)
