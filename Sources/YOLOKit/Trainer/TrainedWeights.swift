@@ -45,6 +45,29 @@ public struct TrainedWeights: Sendable {
     /// renamed over the old one), so a run killed while saving leaves the previous file whole.
     public func write(to safetensorsPath: String) throws {
         try SafetensorsWriter.write(tensors, metadata: metadata, to: safetensorsPath)
-        try StateDictWriter.write(tensors, to: (safetensorsPath as NSString).deletingPathExtension + ".pt")
+        try StateDictWriter.write(tensors, to: Self.ptPath(safetensorsPath))
     }
+
+    /// Makes `bestPath` and its `.pt` the files `write(to: safetensorsPath)` just wrote: a hard link under a
+    /// temporary name, renamed over the old one (a reader sees the old file or the new one, whole). `last` is
+    /// replaced by a rename the next epoch, which leaves these links to the old files. Where the file system has no
+    /// hard links, a copy, renamed likewise.
+    static func link(_ safetensorsPath: String, as bestPath: String) throws {
+        for (source, target) in [(safetensorsPath, bestPath), (ptPath(safetensorsPath), ptPath(bestPath))] {
+            let temporary = target + ".linking"
+            try? FileManager.default.removeItem(atPath: temporary)
+            do {
+                try FileManager.default.linkItem(atPath: source, toPath: temporary)
+            } catch {
+                try FileManager.default.copyItem(atPath: source, toPath: temporary)
+            }
+            guard rename(temporary, target) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw WeightsWriteError(path: target, reason: "cannot rename \(temporary) to it: \(reason)")
+            }
+        }
+    }
+
+    private static func ptPath(_ safetensorsPath: String) -> String { (safetensorsPath as NSString).deletingPathExtension + ".pt" }
 }

@@ -169,18 +169,19 @@ public final class Trainer {
             }
             let learningRates = optimization.optimizer.groups.map(\.learningRate)
 
-            // EMA weights → last; validate them.
+            // Validate the EMA weights (from memory), then write them as last, and as best when the fitness is the best
+            // so far: both carry that best fitness (as Ultralytics' last.pt and best.pt), so best is last's files linked.
             let final = epoch + 1 == settings.epochs
             var values: [String: [Float]] = [:]
             for (i, p) in store.parameters.enumerated() { values[p.name] = optimization.ema.parameterValues[i] }
             for (i, b) in store.buffers.enumerated() { values[b.name] = optimization.ema.bufferValues[i] }
-            let weights = try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
-            try weights.write(to: lastPath)
             var row = EpochResult(epoch: epoch + 1, time: elapsed(), trainLoss: running, precision: 0, recall: 0, mAP50: 0, mAP50_95: 0,
                                   valLoss: (0, 0, 0), learningRates: learningRates)
             var fitness = -(running.box + running.cls + running.dfl)  // Ultralytics' fitness without validation
             if settings.validate || final {
-                let model = try UltralyticsDetectionModel(path: lastPath, imageSize: imageSize, options: execution)
+                let weights = try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
+                let file = try SafetensorsFile(bytes: try SafetensorsWriter.serialize(weights.tensors, metadata: weights.metadata, path: lastPath), path: lastPath)
+                let model = try UltralyticsDetectionModel(path: lastPath, imageSize: imageSize, options: execution, file: file)
                 let report = Validator.run(Detector(model: model, execution: execution), images: valImages)
                 for failure in report.failures { emit(.warning("\(failure.path): \(failure.reason) (left out of validation)")) }
                 emit(.validation(report))
@@ -191,12 +192,11 @@ public final class Trainer {
                 row.valLoss = (valLoss.box, valLoss.cls, valLoss.dfl)
                 fitness = row.fitness
             }
-            row.time = elapsed()
             let isBest = bestFitness.map { $0 < fitness } ?? true
-            if isBest {
-                bestFitness = fitness
-                try template.filled(with: values, epoch: epoch + 1, bestFitness: fitness, trainArguments: trainArguments).write(to: bestPath)
-            }
+            if isBest { bestFitness = fitness }
+            try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments).write(to: lastPath)
+            if isBest { try TrainedWeights.link(lastPath, as: bestPath) }
+            row.time = elapsed()
             results.append(row)
             try writer.write(TrainingResultsFile.text(results), to: csvPath)
             emit(.epoch(row, isBest: isBest))
