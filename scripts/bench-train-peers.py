@@ -7,7 +7,8 @@ and CPU threads, run one after the other in this script, each for --epochs epoch
 Steady images/s come from results.csv's cumulative `time` column of both: (time after epoch 2 - time after epoch 1)
 covers one whole training epoch with no setup and no validation (both validate the last epoch only, so at least
 3 epochs run). Peak RSS is each whole process's (/usr/bin/time). Mosaic and the other augmentations run as their
-defaults in both. Prints a table and a JSON line.
+defaults in both. --rounds N alternates the two N times (the VM drifts by 30 % over minutes) and prints each round's
+ratio and their median. Prints a table and a JSON line.
 """
 import argparse
 import csv
@@ -44,31 +45,21 @@ def epoch_seconds(results_csv):
     return times[1] - times[0]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=os.path.join(ROOT, "Models", "fall-yolov8s.pt"))
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--imgsz", type=int, default=160)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--yolo", default=os.path.join(ROOT, ".build", "release", "yolo"))
-    args = parser.parse_args()
-    if args.epochs < 3:
-        sys.exit("--epochs must be at least 3 (epoch 2 is the one timed)")
-    images = train_images(args.data)
-    work = tempfile.mkdtemp(prefix="bench-train-")
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    out = {}
-    ours_dir = os.path.join(work, "ours")
+def run_ours(args, work):
+    out_dir = os.path.join(work, "ours")
+    shutil.rmtree(out_dir, ignore_errors=True)
     status, rss, tail = timed([args.yolo, "train", "--model", args.model, "--data", args.data, "--epochs", str(args.epochs),
                                "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", str(args.workers),
-                               "--threads", str(args.threads), "--no-val", "--no-plots", "--save-dir", ours_dir])
+                               "--threads", str(args.threads), "--no-val", "--no-plots", "--save-dir", out_dir])
     if status != 0:
         sys.exit(f"yolo train failed ({status}):\n{tail}")
-    out["ours"] = {"epoch_s": epoch_seconds(os.path.join(ours_dir, "results.csv")), "peak_rss_mib": rss}
+    return {"epoch_s": epoch_seconds(os.path.join(out_dir, "results.csv")), "peak_rss_mib": rss}
+
+
+def run_peer(args, work):
     peer_dir = os.path.join(work, "peer")
+    shutil.rmtree(peer_dir, ignore_errors=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     script = (
         "import torch, sys; torch.set_num_threads(%d); from ultralytics import YOLO; "
         "YOLO(sys.argv[1]).train(data=sys.argv[2], epochs=%d, imgsz=%d, batch=%d, workers=%d, device='cpu', val=False, "
@@ -78,14 +69,41 @@ def main():
     status, rss, tail = timed([sys.executable, "-c", script, args.model, os.path.abspath(args.data), peer_dir], env=env)
     if status != 0:
         sys.exit(f"Ultralytics train failed ({status}):\n{tail}")
-    out["ultralytics"] = {"epoch_s": epoch_seconds(os.path.join(peer_dir, "run", "results.csv")), "peak_rss_mib": rss}
-    for k in out:
-        out[k]["images_per_s"] = images / out[k]["epoch_s"]
+    return {"epoch_s": epoch_seconds(os.path.join(peer_dir, "run", "results.csv")), "peak_rss_mib": rss}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=os.path.join(ROOT, "Models", "fall-yolov8s.pt"))
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--imgsz", type=int, default=160)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of ours then Ultralytics; the ratio is each round's, the median printed")
+    parser.add_argument("--yolo", default=os.path.join(ROOT, ".build", "release", "yolo"))
+    args = parser.parse_args()
+    if args.epochs < 3:
+        sys.exit("--epochs must be at least 3 (epoch 2 is the one timed)")
+    images = train_images(args.data)
+    work = tempfile.mkdtemp(prefix="bench-train-")
+    rounds = []
     print(f"{images} training images, imgsz {args.imgsz}, batch {args.batch}, {args.threads} threads, {args.workers} workers")
-    print(f"{'':14}{'epoch s':>10}{'images/s':>10}{'peak RSS MiB':>14}")
-    for k, v in out.items():
-        print(f"{k:14}{v['epoch_s']:10.1f}{v['images_per_s']:10.2f}{v['peak_rss_mib']:14.0f}")
-    print(json.dumps({"images": images, "imgsz": args.imgsz, "batch": args.batch, "threads": args.threads, **out}))
+    print(f"{'round':6}{'':14}{'epoch s':>10}{'images/s':>10}{'peak RSS MiB':>14}")
+    for r in range(args.rounds):
+        out = {"ours": run_ours(args, work), "ultralytics": run_peer(args, work)}
+        for k, v in out.items():
+            v["images_per_s"] = images / v["epoch_s"]
+            print(f"{r + 1:<6}{k:14}{v['epoch_s']:10.1f}{v['images_per_s']:10.2f}{v['peak_rss_mib']:14.0f}")
+        out["speed_ratio"] = out["ours"]["images_per_s"] / out["ultralytics"]["images_per_s"]
+        print(f"{r + 1:<6}ours / Ultralytics images/s: {out['speed_ratio']:.2f}")
+        rounds.append(out)
+    ratios = sorted(o["speed_ratio"] for o in rounds)
+    median = ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+    print(f"median ours / Ultralytics images/s over {len(rounds)} rounds: {median:.2f} (above 1: ours trains faster)")
+    print(json.dumps({"images": images, "imgsz": args.imgsz, "batch": args.batch, "threads": args.threads, "rounds": rounds,
+                      "median_speed_ratio": median}))
     shutil.rmtree(work, ignore_errors=True)
 
 

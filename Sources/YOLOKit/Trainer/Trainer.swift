@@ -20,9 +20,10 @@ public struct TrainingSummary: Sendable {
 /// (`DetectHeadReinitialization`); the training graph with `freeze`; the optimizer, schedule, warmup and EMA
 /// (`TrainingOptimization`). Each epoch: the batches (`TrainingBatchLoader`: shuffled, augmented, mosaic until the
 /// last close_mosaic epochs), forward + loss + backward (`TrainingGraph.trainingStep`), an optimizer step whenever the
-/// accumulation says so; then the EMA weights are written atomically to `weights/last.safetensors` (+ `.pt`), validated
-/// by `Validator` (yolo val's code, at imgsz), the row appended to results.csv, `best` written when the fitness
-/// (0.1·mAP50 + 0.9·mAP50-95) is the best so far, and early stopping checked (patience).
+/// accumulation says so; then the EMA weights are validated by `Validator` (yolo val's code, at imgsz, from memory),
+/// written atomically to `weights/last.safetensors` (+ `.pt`) with the best fitness so far (0.1·mAP50 + 0.9·mAP50-95),
+/// `best` made a hard link of those files when this epoch's fitness is that best, the row appended to results.csv,
+/// and early stopping checked (patience).
 public final class Trainer {
     public let settings: TrainingSettings
     private let emit: (TrainingEvent) -> Void
