@@ -28,6 +28,8 @@ final class BackwardKernelTests: XCTestCase {
         ConvCase(inChannels: 2, outChannels: 3, height: 6, width: 7, kernel: 5, stride: 1, pad: 2, bias: true),
         ConvCase(inChannels: 3, outChannels: 2, height: 5, width: 7, kernel: 2, stride: 2, pad: 0, bias: false),
         ConvCase(inChannels: 2, outChannels: 2, height: 2, width: 1, kernel: 3, stride: 1, pad: 1, bias: true),  // kernel wider than the map
+        ConvCase(inChannels: 3, outChannels: 4, height: 6, width: 5, kernel: 3, stride: 1, pad: 0, bias: false),  // dX as a conv, padding 2
+        ConvCase(inChannels: 2, outChannels: 2, height: 32, width: 33, kernel: 3, stride: 1, pad: 1, bias: true),  // ≥ 1024 points: per image
     ]
 
     func testConvBackwardMatchesFiniteDifferencesOnBothBackends() {

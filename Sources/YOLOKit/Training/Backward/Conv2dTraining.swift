@@ -11,7 +11,9 @@
 ///                                                       floats), dW_g = (dW_gᵀ)ᵀ at the end. (OpenBLAS keeps the
 ///                                                       first form: the same bits as before, which the tiny
 ///                                                       random checkpoints' goldens sit close to the edge of.)
-///            dX_g  = col2im(W_gᵀ · dY_g)              — `sgemmTransposingA`, then `col2im`
+///            dX_g  = col2im(W_gᵀ · dY_g)              — `sgemmTransposingA`, then `col2im`; for stride 1 and one
+///                                                       group, dX = conv(dY, W turned, pad k−1−pad) instead
+///                                                       (`transposedConvolution`, the inference path)
 ///            db   += Σ over N of dY
 /// Runs on any `GEMMBackend` (OpenBLASGEMM, SwiftGEMM); the backend's own threads split each product, `threads`
 /// splits im2col / col2im.
@@ -155,6 +157,23 @@ public struct Conv2dTraining: Sendable, Equatable {
         }
     }
 
+    /// The convolution whose output is dX (stride 1, one group): input dY [Cout, outH, outW], filters
+    /// W̃[ci, co, ky, kx] = W[co, ci, k−1−ky, k−1−kx], padding k − 1 − pad, output [Cin, H, W].
+    private func transposedConvolution(_ weight: [Float], geometry geo: ConvolutionGeometry)
+        -> (geometry: ConvolutionGeometry, weights: FloatBuffer, workspace: FloatBuffer) {
+        let out = geo.outputShape, taps = kernel * kernel
+        let geometry = ConvolutionGeometry(inputShape: TensorShape(channels: outChannels, height: out.height, width: out.width),
+                                           filters: inChannels, size: kernel, stride: 1, pad: kernel - 1 - pad, groups: 1)
+        precondition(geometry.outputShape == geo.inputShape, "Conv2dTraining: the transposed convolution's output \(geometry.outputShape) is not the input's \(geo.inputShape)")
+        let turned = FloatBuffer(count: weight.count)
+        for co in 0..<outChannels {
+            for ci in 0..<inChannels {
+                for t in 0..<taps { turned.pointer[(ci * outChannels + co) * taps + t] = weight[(co * inChannels + ci) * taps + taps - 1 - t] }
+            }
+        }
+        return (geometry, turned, FloatBuffer(count: geometry.workspaceSize(winograd: nil)))
+    }
+
     /// dX, dW, db from dY [N, Cout, outH, outW] (dL/dy) and the forward's context.
     public func backward(_ dY: BatchTensor, context: Context, weight: [Float], gemm: any GEMMBackend, threads: Int = 1) -> Gradients {
         let x = context.input
@@ -173,8 +192,12 @@ public struct Conv2dTraining: Sendable, Equatable {
         // their gradient [K, c·N]; dY_g side by side [M, c·N] when c > 1; for the transposed weight gradient,
         // dY_gᵀ [c·N, M] and dWᵀ [groups, K, M] (summed over the images).
         let width = chunk * plane
+        // A stride-1 k×k conv's input gradient is itself a convolution: dX = conv(dY, W̃), W̃[ci, co] = W[co, ci]
+        // turned 180°, padding k − 1 − pad. The inference path packs dY straight into that GEMM: no [K, N] column
+        // gradient, no col2im pass.
+        let transposed = stride == 1 && kernel > 1 && groups == 1 && pad <= kernel - 1 ? transposedConvolution(weight, geometry: geo) : nil
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * width))
-        let columnGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * width))
+        let columnGradient = UnsafeMutablePointer<Float>.allocate(capacity: transposed == nil ? max(1, k * width) : 1)
         let gatheredGradient = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? max(1, m * width) : 1)
         let transposedWeightGradient = gemm is SwiftGEMM && m < k
         let outputGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? max(1, m * width) : 1)
@@ -228,6 +251,15 @@ public struct Conv2dTraining: Sendable, Equatable {
                         // dW_g[M, K] += dY_g[M, c·N] · colsᵀ (cols stored [K, c·N]).
                         gemm.sgemmTransposingB(m: m, n: k, k: cw, alpha: 1, a: dOutGroup, lda: cw, b: cols, ldb: cw,
                                                beta: 1, c: dws.baseAddress! + g * m * k, ldc: k, threads: threads)
+                    }
+                    if let transposed {
+                        for i in 0..<c {
+                            gemm.convolution(ConvolutionGEMM(
+                                input: dys.baseAddress! + (n0 + i) * dY.imageSize, geometry: transposed.geometry,
+                                weights: transposed.weights.pointer, bias: nil, activation: .linear,
+                                output: dxs.baseAddress! + (n0 + i) * x.imageSize, workspace: transposed.workspace.pointer, threads: threads))
+                        }
+                        continue
                     }
                     // dCols[K, c·N] = W_gᵀ · dY_g (W_g stored [M, K]); a 1×1 stride-1 conv's columns are x itself.
                     let direct = c == 1 && !geo.needsIm2col
