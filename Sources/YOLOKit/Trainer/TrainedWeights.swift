@@ -43,9 +43,16 @@ public struct TrainedWeights: Sendable {
 
     /// Writes `<stem>.safetensors` and the state-dict `<stem>.pt` beside it, each atomically (a temporary file
     /// renamed over the old one), so a run killed while saving leaves the previous file whole.
-    public func write(to safetensorsPath: String) throws {
-        try SafetensorsWriter.write(tensors, metadata: metadata, to: safetensorsPath)
-        try StateDictWriter.write(tensors, to: Self.ptPath(safetensorsPath))
+    /// `sync: false`: no fsync (each epoch's files; `sync(_:)` at the end of the run).
+    public func write(to safetensorsPath: String, sync: Bool = true) throws {
+        try SafetensorsWriter.write(tensors, metadata: metadata, to: safetensorsPath, sync: sync)
+        try StateDictWriter.write(tensors, to: Self.ptPath(safetensorsPath), sync: sync)
+    }
+
+    /// fsync of the two files `write(to: safetensorsPath, sync: false)` wrote.
+    static func sync(_ safetensorsPath: String) throws {
+        try AtomicOutputFile.sync(safetensorsPath)
+        try AtomicOutputFile.sync(ptPath(safetensorsPath))
     }
 
     /// Makes `bestPath` and its `.pt` the files `write(to: safetensorsPath)` just wrote: a hard link under a

@@ -195,7 +195,10 @@ public final class Trainer {
             }
             let isBest = bestFitness.map { $0 < fitness } ?? true
             if isBest { bestFitness = fitness }
-            try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments).write(to: lastPath)
+            // No fsync per epoch (0.25–0.35 s of a ~9 s epoch here); the rename keeps each file whole if the run is
+            // killed, and the files are synced once the run ends.
+            try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
+                .write(to: lastPath, sync: false)
             if isBest { try TrainedWeights.link(lastPath, as: bestPath) }
             row.time = elapsed()
             results.append(row)
@@ -203,13 +206,16 @@ public final class Trainer {
             emit(.epoch(row, isBest: isBest))
             let stop = stopper.update(epoch: epoch + 1, fitness: fitness)
             try TrainingState(epochsDone: epoch + 1, fingerprint: fingerprint, store: store, optimization: optimization, bestFitness: bestFitness,
-                              stopperBest: (stopper.bestFitness, stopper.bestEpoch), elapsedSeconds: elapsed()).write(to: statePath)
+                              stopperBest: (stopper.bestFitness, stopper.bestEpoch), elapsedSeconds: elapsed()).write(to: statePath, sync: false)
             if stop && !final {
                 emit(.info("EarlyStopping: no improvement in the last \(settings.patience) epochs; best epoch \(stopper.bestEpoch), saved as best"))
                 stoppedEarly = true
                 break
             }
         }
+        // The epochs' files were renamed into place without an fsync; sync them once.
+        for path in [lastPath, bestPath] where FileManager.default.fileExists(atPath: path) { try TrainedWeights.sync(path) }
+        try AtomicOutputFile.sync(statePath)
         if settings.plots {
             do {
                 for (name, image) in TrainingPlots.render(results) {

@@ -75,7 +75,7 @@ struct TrainingState {
 
     // MARK: - File
 
-    func write(to path: String) throws {
+    func write(to path: String, sync: Bool = true) throws {
         var tensors: [WeightTensor] = []
         func add(_ prefix: String, _ arrays: [[Float]]) {
             for (i, v) in arrays.enumerated() where !v.isEmpty { tensors.append(WeightTensor(name: "\(prefix).\(i)", shape: [v.count], floats: v)) }
@@ -90,7 +90,7 @@ struct TrainingState {
             "counts": [parameters.count, buffers.count], "elapsed_seconds": "\(elapsedSeconds)",
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]), as: UTF8.self)
-        try SafetensorsWriter.write(tensors, metadata: ["format": Self.formatTag, "state": json], to: path)
+        try SafetensorsWriter.write(tensors, metadata: ["format": Self.formatTag, "state": json], to: path, sync: sync)
     }
 
     static func read(from path: String) throws -> TrainingState {

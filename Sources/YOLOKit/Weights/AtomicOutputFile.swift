@@ -6,7 +6,7 @@ import Darwin
 #endif
 
 /// A file written piece by piece under a temporary name in the destination's folder (so the final rename stays
-/// on one file system) and renamed over the destination by `commit()`, after an fsync. Until then the
+/// on one file system) and renamed over the destination by `commit()`, after an fsync (unless told not to). Until then the
 /// destination is untouched; a failure, or dropping the value without committing, removes the temporary file,
 /// so no reader ever sees a partial weights file.
 final class AtomicOutputFile {
@@ -55,10 +55,12 @@ final class AtomicOutputFile {
         offset += raw.count
     }
 
-    /// Flushes the data to disk and renames the file over the destination.
-    func commit() throws {
+    /// Flushes the data to disk (`sync`) and renames the file over the destination. Without the fsync a killed
+    /// process still leaves the old file or the new one whole (the rename is atomic, the data is in the page cache);
+    /// only a crash of the machine could lose it, as with torch.save.
+    func commit(sync: Bool = true) throws {
         precondition(!finished, "AtomicOutputFile committed twice")
-        if fsync(fd) != 0 || close(fd) != 0 {
+        if (sync && fsync(fd) != 0) || close(fd) != 0 {
             let reason = "cannot write: \(String(cString: strerror(errno)))"
             fd = -1
             abandon()
@@ -71,6 +73,14 @@ final class AtomicOutputFile {
             throw WeightsWriteError(path: path, reason: reason)
         }
         finished = true
+    }
+
+    /// fsync of a file already written (`commit(sync: false)`), e.g. at the end of a training run.
+    static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WeightsWriteError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw WeightsWriteError(path: path, reason: "cannot sync: \(String(cString: strerror(errno)))") }
     }
 
     /// Closes and removes the temporary file.

@@ -18,13 +18,13 @@ public enum SafetensorsWriter {
     /// Writes `tensors` and `metadata` to `path` atomically (a temporary file in the same folder, renamed
     /// over `path` when complete). Throws `WeightsWriteError` for an inconsistent tensor (data size ≠ shape ×
     /// dtype, negative dimension), a duplicate name, the reserved name `__metadata__`, or a file-system failure;
-    /// `path` is then untouched.
-    public static func write(_ tensors: [WeightTensor], metadata: [String: String] = [:], to path: String) throws {
+    /// `path` is then untouched. `sync: false` skips the fsync (`AtomicOutputFile.commit`).
+    public static func write(_ tensors: [WeightTensor], metadata: [String: String] = [:], to path: String, sync: Bool = true) throws {
         let (header, ordered) = try prepare(tensors, metadata: metadata, path: path)
         let file = try AtomicOutputFile(path: path)
         try file.write(header)
         for t in ordered { try file.write(t.data) }
-        try file.commit()
+        try file.commit(sync: sync)
     }
 
     /// The whole file in memory (`path` is only used in errors).

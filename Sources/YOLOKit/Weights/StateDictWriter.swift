@@ -20,8 +20,9 @@
 public enum StateDictWriter {
     /// Writes `tensors` to `path` atomically. Throws `WeightsWriteError` for an inconsistent tensor, a duplicate
     /// name, a dtype torch storages cannot hold (U16/U32/U64), or a file-system failure; `path` is then untouched.
-    /// `archiveName` (the zip's top folder) defaults to the file name without its extension.
-    public static func write(_ tensors: [WeightTensor], to path: String, archiveName: String? = nil) throws {
+    /// `archiveName` (the zip's top folder) defaults to the file name without its extension. `sync: false` skips the
+    /// fsync (`AtomicOutputFile.commit`).
+    public static func write(_ tensors: [WeightTensor], to path: String, archiveName: String? = nil, sync: Bool = true) throws {
         let pickle = try self.pickle(tensors, path: path)
         let archive = archiveName ?? defaultArchiveName(path)
         guard isSafeArchiveName(archive) else {
@@ -36,7 +37,7 @@ public enum StateDictWriter {
         for (i, t) in tensors.enumerated() { try zip.add(archive + "/data/\(i)", t.data) }
         try zip.add(archive + "/version", Array("3\n".utf8))
         try zip.finish()
-        try file.commit()
+        try file.commit(sync: sync)
     }
 
     /// torch names the archive after the file: `best.pt` → `best/…`. Names outside `[A-Za-z0-9_.-]` fall back
