@@ -12,8 +12,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Model name (see `yolo models`), an Ultralytics .pt checkpoint, or an exported .safetensors.")
     var model: String = ModelRegistry.defaultModel
 
-    @Option(help: "safetensors, pt, or darknet (Darknet models: a cfg with .weights and .names beside it).")
-    var format: String = "safetensors"
+    @Option(help: "safetensors, pt, or darknet (Darknet models: a cfg with .weights and .names beside it). Default: the one --output's extension names (.safetensors, .pt, .cfg), else safetensors.")
+    var format: String?
 
     @Option(help: "fp32, fp16 or bf16 (round-to-nearest-even).")
     var dtype: String = "fp32"
@@ -24,11 +24,19 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Photo the raw outputs are compared on for fp16/bf16 (default: Models/samples/bus.jpg when present).")
     var sample: String?
 
-    var weightsFormat: WeightsFormat? { WeightsFormat(rawValue: format) }
+    /// The formats an --output extension names.
+    static let formatsByExtension = ["safetensors": "safetensors", "pt": "pt", "cfg": "darknet"]
+    var outputExtensionFormat: String? { output.flatMap { Self.formatsByExtension[($0 as NSString).pathExtension.lowercased()] } }
+    /// --format, else the one --output's extension names, else safetensors.
+    var formatName: String { format ?? outputExtensionFormat ?? "safetensors" }
+    var weightsFormat: WeightsFormat? { WeightsFormat(rawValue: formatName) }
     var weightDType: WeightDType? { ["fp32": .float32, "fp16": .float16, "bf16": .bfloat16][dtype] }
 
     func validate() throws {
-        guard weightsFormat != nil else { throw ValidationError("--format must be safetensors, pt or darknet (got \(format))") }
+        guard weightsFormat != nil else { throw ValidationError("--format must be safetensors, pt or darknet (got \(formatName))") }
+        if let format, let implied = outputExtensionFormat, implied != format {
+            throw ValidationError("--output \(output!) names a \(implied) file but --format is \(format): give one or make them agree")
+        }
         guard weightDType != nil else { throw ValidationError("--dtype must be fp32, fp16 or bf16 (got \(dtype))") }
         if weightsFormat == .darknet && weightDType != .float32 { throw ValidationError("--format darknet: Darknet .weights files hold float32 only (--dtype fp32)") }
     }

@@ -215,6 +215,14 @@ final class InfoExportCLITests: XCTestCase {
 
         XCTAssertEqual(try run(["export", "--model", tiny, "--dtype", "fp8"]).status, 2)
         XCTAssertEqual(try run(["export", "--model", tiny, "--format", "onnx"]).status, 2)
+        // --output's extension picks the format when --format is not given, and must agree with it when it is.
+        let ptOut = dir.appendingPathComponent("by-extension.pt").path
+        let byExtension = try run(["export", "--model", tiny, "--output", ptOut])
+        XCTAssertEqual(byExtension.status, 0, byExtension.stderr)
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: ptOut)).prefix(2)), [0x50, 0x4B], "a zip (torch state dict), not safetensors")
+        let clash = try run(["export", "--model", tiny, "--format", "safetensors", "--output", dir.appendingPathComponent("clash.pt").path])
+        XCTAssertEqual(clash.status, 2)
+        XCTAssertTrue(clash.stderr.contains("names a pt file but --format is safetensors"), clash.stderr)
         XCTAssertEqual(try run(["info", "--model", dir.appendingPathComponent("missing.pt").path]).status, 2)
         // Darknet models export too (DarknetExportTests); as Darknet files only in float32.
         let darknet = try run(["export", "--model", TestPaths.model("yolov3-tiny.cfg"), "--format", "darknet", "--output", dir.appendingPathComponent("d.cfg").path])
