@@ -146,27 +146,15 @@ public struct BF16GEMM: Sendable {
         let group = max(1, min(nPanels, groupBytes / (2 * panelElements)))
         amxPacked.withUnsafeBufferPointer { packedW in
             let a = packedW.baseAddress!
-            parallelChunks(nPanels, threads: workers) { panels in
-                let count = min(group, panels.count) * panelElements
-                let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64).bindMemory(to: UInt16.self, capacity: count)
-                let block = ColumnBlock<Float>(source, rows: k, capacity: min(group, panels.count) * nr, end: min(n, panels.upperBound * nr))
-                defer { buffer.deallocate() }
-                var first = panels.lowerBound
-                while first < panels.upperBound {
-                    let panelCount = min(group, panels.upperBound - first), col0 = first * nr
-                    let columns = min(panelCount * nr, n - col0)
-                    let (x, ldx) = block.columns(col0, col0 + columns)
-                    for p in 0..<panelCount {
-                        cqk_amx_bf16_pack_activations(x + p * nr, Int64(k), Int64(min(nr, columns - p * nr)), Int64(ldx), buffer + p * panelElements)
-                    }
-                    for row0 in stride(from: 0, to: m, by: 32) {
-                        let tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES) / 2
-                        cqk_amx_bf16_blocks(Int64(chunks), tileA, Int32(min(32, m - row0)), buffer, Int64(panelCount), Int64(panelElements),
-                                            Int64(columns), bias.map { $0 + row0 }, c + row0 * ldc + col0, Int64(ldc))
-                    }
-                    first += panelCount
+            amxPanelGroups(source, rows: k, columns: n, panelElements: panelElements, group: group, workers: workers, packed: UInt16.self,
+                           pack: { x, columns, ldx, into in cqk_amx_bf16_pack_activations(x, Int64(k), Int64(columns), Int64(ldx), into) },
+                           run: { buffer, panelCount, col0, columns in
+                for row0 in stride(from: 0, to: m, by: 32) {
+                    let tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES) / 2
+                    cqk_amx_bf16_blocks(Int64(chunks), tileA, Int32(min(32, m - row0)), buffer, Int64(panelCount), Int64(panelElements),
+                                        Int64(columns), bias.map { $0 + row0 }, c + row0 * ldc + col0, Int64(ldc))
                 }
-            }
+            })
         }
     }
 }

@@ -47,3 +47,31 @@ final class ColumnBlock<Element> {
         }
     }
 }
+
+/// The AMX drivers' loop over column panels (int8 and bf16 alike): the N panels of `LowPrecisionTile.columns` split
+/// over the workers; each worker packs up to `group` of its panels at a time from `source` (`pack`: one panel's
+/// columns, their count and ld, into its `panelElements` of the buffer), then `run` takes the packed group (the
+/// buffer, the panel count, the first column and the column count) and runs every block of W over it.
+func amxPanelGroups<Element, Packed>(_ source: GEMMActivations<Element>, rows k: Int, columns n: Int, panelElements: Int, group: Int,
+                                     workers: Int, packed: Packed.Type,
+                                     pack: (UnsafePointer<Element>, Int, Int, UnsafeMutablePointer<Packed>) -> Void,
+                                     run: (UnsafeMutablePointer<Packed>, Int, Int, Int) -> Void) {
+    let nr = LowPrecisionTile.columns, nPanels = (n + nr - 1) / nr
+    parallelChunks(nPanels, threads: workers) { panels in
+        let count = min(group, panels.count) * panelElements
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Packed>.stride, alignment: 64)
+            .bindMemory(to: Packed.self, capacity: count)
+        let block = ColumnBlock<Element>(source, rows: k, capacity: min(group, panels.count) * nr, end: min(n, panels.upperBound * nr))
+        defer { buffer.deallocate() }
+        var first = panels.lowerBound
+        while first < panels.upperBound {
+            let panelCount = min(group, panels.upperBound - first), col0 = first * nr
+            let columns = min(panelCount * nr, n - col0)
+            let (x, ldx) = block.columns(col0, col0 + columns)
+            for p in 0..<panelCount { pack(x + p * nr, min(nr, columns - p * nr), ldx, buffer + p * panelElements) }
+            run(buffer, panelCount, col0, columns)
+            first += panelCount
+        }
+    }
+}
+

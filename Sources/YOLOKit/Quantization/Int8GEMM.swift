@@ -201,32 +201,20 @@ public struct Int8GEMM: Sendable {
         let group = max(1, min(nPanels, Int8GEMM.amxGroupBytes / panelBytes))
         amxPacked.withUnsafeBufferPointer { packedW in
             let a = packedW.baseAddress!
-            parallelChunks(nPanels, threads: workers) { panels in
-                let count = min(group, panels.count)
-                let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * panelBytes, alignment: 64).bindMemory(to: UInt8.self, capacity: count * panelBytes)
-                let block = ColumnBlock<UInt8>(source, rows: k, capacity: count * nr, end: min(n, panels.upperBound * nr))
-                defer { buffer.deallocate() }
-                var first = panels.lowerBound
-                while first < panels.upperBound {
-                    let panelCount = min(group, panels.upperBound - first), col0 = first * nr
-                    let columns = min(panelCount * nr, n - col0)
-                    let (x, ldx) = block.columns(col0, col0 + columns)
-                    for p in 0..<panelCount {
-                        cqk_amx_i8_pack_activations(x + p * nr, Int64(k), Int64(min(nr, columns - p * nr)), Int64(ldx), buffer + p * panelBytes)
+            amxPanelGroups(source, rows: k, columns: n, panelElements: panelBytes, group: group, workers: workers, packed: UInt8.self,
+                           pack: { x, columns, ldx, into in cqk_amx_i8_pack_activations(x, Int64(k), Int64(columns), Int64(ldx), into) },
+                           run: { buffer, panelCount, col0, columns in
+                for row0 in stride(from: 0, to: m, by: 32) {
+                    let rows = min(32, m - row0), tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES)
+                    let tileC = c + (row0 * ldc + col0) * 4
+                    if let t = terms {
+                        var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 }, leaky: t.leaky ? 1 : 0)
+                        cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), &dq, tileC, Int64(ldc))
+                    } else {
+                        cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), nil, tileC, Int64(ldc))
                     }
-                    for row0 in stride(from: 0, to: m, by: 32) {
-                        let rows = min(32, m - row0), tileA = a + (row0 / 16) * max(1, chunks) * Int(CQK_AMX_TILE_BYTES)
-                        let tileC = c + (row0 * ldc + col0) * 4
-                        if let t = terms {
-                            var dq = cqk_i8_dequantization(offset: t.offset + row0, scale: t.scale + row0, bias: t.bias.map { $0 + row0 }, leaky: t.leaky ? 1 : 0)
-                            cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), &dq, tileC, Int64(ldc))
-                        } else {
-                            cqk_amx_i8_blocks(Int64(chunks), tileA, Int32(rows), buffer, Int64(panelCount), Int64(panelBytes), Int64(columns), nil, tileC, Int64(ldc))
-                        }
-                    }
-                    first += panelCount
                 }
-            }
+            })
         }
     }
 }

@@ -179,8 +179,8 @@ public final class Trainer {
             var row = EpochResult(epoch: epoch + 1, time: elapsed(), trainLoss: running, precision: 0, recall: 0, mAP50: 0, mAP50_95: 0,
                                   valLoss: (0, 0, 0), learningRates: learningRates)
             var fitness = -(running.box + running.cls + running.dfl)  // Ultralytics' fitness without validation
+            let weights = try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
             if settings.validate || final {
-                let weights = try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
                 let file = try SafetensorsFile(bytes: try SafetensorsWriter.serialize(weights.tensors, metadata: weights.metadata, path: lastPath), path: lastPath)
                 let model = try UltralyticsDetectionModel(path: lastPath, imageSize: imageSize, options: execution, file: file)
                 let report = Validator.run(Detector(model: model, execution: execution), images: valImages)
@@ -197,7 +197,8 @@ public final class Trainer {
             if isBest { bestFitness = fitness }
             // No fsync per epoch (0.25–0.35 s of a ~9 s epoch here); the rename keeps each file whole if the run is
             // killed, and the files are synced once the run ends.
-            try template.filled(with: values, epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
+            // The values are filled already; this only puts the best fitness into the metadata.
+            try weights.filled(with: [:], epoch: epoch + 1, bestFitness: bestFitness, trainArguments: trainArguments)
                 .write(to: lastPath, sync: false)
             if isBest { try TrainedWeights.link(lastPath, as: bestPath) }
             row.time = elapsed()
