@@ -142,11 +142,23 @@ struct DetectCommand: ParsableCommand {
 
     var saves: Bool { outputs.any || saveDir != nil }
 
+    /// The number of images when every source names one image file (no folder, glob, list or standard input): an
+    /// upper bound for the run (a shard or --resume does fewer). nil when it takes enumerating to know.
+    var knownImageCount: Int? {
+        for source in sources {
+            var isDirectory: ObjCBool = false
+            guard source != "-", BatchSource.isImageName(source), FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory),
+                  !isDirectory.boolValue else { return nil }
+        }
+        return sources.count
+    }
+
     func run() throws {
         let imageSize = modelOptions.roundedImageSize()
         let backend = modelOptions.selectedBackend
+        let forwards = knownImageCount
         func load(_ threads: Int) throws -> Detector {
-            try modelOptions.detector(backend: backend, threads: threads, imageSize: imageSize)
+            try modelOptions.detector(backend: backend, threads: threads, imageSize: imageSize, forwards: forwards)
         }
         let detector: Detector
         do {

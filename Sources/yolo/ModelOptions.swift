@@ -43,23 +43,24 @@ struct ModelOptions: ParsableArguments {
 
     /// The execution settings for `backend` on `threads` threads. Environment variables give the defaults of what
     /// has no flag: `YOLO_WINOGRAD=0|2|4` (off / F(2×2) / F(4×4) wherever Winograd applies) and
-    /// `YOLO_SWIFT_GEMM_KERNEL=8x32|6x16`, for measuring.
-    func execution(backend: GEMMBackendKind, threads: Int? = nil) -> ExecutionOptions {
+    /// `YOLO_SWIFT_GEMM_KERNEL=8x32|6x16`, for measuring. `forwards`: how many forward passes the command will run,
+    /// when it knows (`WinogradPolicy.forRun`: a run of one image skips the Winograd filter transform).
+    func execution(backend: GEMMBackendKind, threads: Int? = nil, forwards: Int? = nil) -> ExecutionOptions {
         let env = ProcessInfo.processInfo.environment
         let winograd: WinogradPolicy
         switch env["YOLO_WINOGRAD"] {
         case "0": winograd = .off
         case "2": winograd = .f2x2
         case "4": winograd = .f4x4
-        default: winograd = .measured
+        default: winograd = WinogradPolicy.measured.forRun(forwards: forwards)
         }
         let kernel = env["YOLO_SWIFT_GEMM_KERNEL"].flatMap(SwiftGEMM.Kernel.init(rawValue:)) ?? .automatic
         return ExecutionOptions(threads: threads ?? self.threads, backend: backend, swiftKernel: kernel, winograd: winograd, precision: precision)
     }
 
     /// Loads the model for `backend` (size rounded as `roundedImageSize`, given once by the caller).
-    func detector(backend: GEMMBackendKind, threads: Int? = nil, imageSize: Int?) throws -> Detector {
-        try Detector(model: model, execution: execution(backend: backend, threads: threads), imageSize: imageSize,
+    func detector(backend: GEMMBackendKind, threads: Int? = nil, imageSize: Int?, forwards: Int? = nil) throws -> Detector {
+        try Detector(model: model, execution: execution(backend: backend, threads: threads, forwards: forwards), imageSize: imageSize,
                      endToEnd: end2end ? true : nil)
     }
 }

@@ -69,6 +69,44 @@ final class ExecutionOptionsTests: XCTestCase {
         }
     }
 
+    /// A run of fewer than 4 known images skips Winograd (`WinogradPolicy.forRun`): `yolo detect bus.jpg` prints
+    /// what `YOLO_WINOGRAD=0` prints, bit for bit, and a folder (a count not known up front) keeps the measured rule.
+    func testOneImageRunSkipsTheWinogradTransform() throws {
+        XCTAssertEqual(WinogradPolicy.measured.forRun(forwards: 1), .off)
+        XCTAssertEqual(WinogradPolicy.measured.forRun(forwards: 3), .off)
+        XCTAssertEqual(WinogradPolicy.measured.forRun(forwards: 4), .measured)
+        XCTAssertEqual(WinogradPolicy.measured.forRun(forwards: nil), .measured)
+        XCTAssertEqual(WinogradPolicy.f4x4.forRun(forwards: 1), .f4x4)
+        let bus = try TestPaths.requireModel("samples/bus.jpg")
+        let folder = NSTemporaryDirectory() + "winograd-run-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: bus, toPath: folder + "/bus.jpg")
+        func detect(_ source: String, winograd: String?) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try TestPaths.yoloBinary())
+            p.arguments = ["detect", source, "--format", "json"]
+            var environment = ProcessInfo.processInfo.environment.merging(["YOLO_MODELS_DIR": TestPaths.model("")]) { $1 }
+            environment["YOLO_WINOGRAD"] = winograd
+            p.environment = environment
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+            // The same image by two names: compare the detections only.
+            let images = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+            let detections = try JSONSerialization.data(withJSONObject: images.map { $0["detections"] ?? [] }, options: [.sortedKeys])
+            return String(decoding: detections, as: UTF8.self)
+        }
+        let off = try detect(bus, winograd: "0")
+        XCTAssertTrue(off.contains("person"))
+        XCTAssertEqual(try detect(bus, winograd: nil), off, "one image: no Winograd")
+        XCTAssertEqual(try detect(folder, winograd: "0"), off)
+        XCTAssertNotEqual(try detect(folder, winograd: nil), off, "a folder runs the measured Winograd rule (its rounding shows in the 5th digit)")
+    }
+
     /// `yolo detect --backend swift` gives the detections of `--backend blas`.
     func testDetectBackendFlag() throws {
         let bus = try TestPaths.requireModel("samples/bus.jpg"), zidane = try TestPaths.requireModel("samples/zidane.jpg")

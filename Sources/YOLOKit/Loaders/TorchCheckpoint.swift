@@ -251,35 +251,41 @@ public final class TorchCheckpoint {
     /// tensors are converted too.
     public func floats(_ tensor: TorchTensor) throws -> [Float] {
         try validate(tensor)
+        guard tensor.count > 0 else { return [] }
+        return try [Float](unsafeUninitializedCapacity: tensor.count) { out, initialized in
+            try floats(tensor, into: out.baseAddress!)
+            initialized = tensor.count
+        }
+    }
+
+    /// `floats(tensor)` written into `target` (tensor.count floats).
+    public func floats(_ tensor: TorchTensor, into dst: UnsafeMutablePointer<Float>) throws {
+        try validate(tensor)
         let bytes = try storageBytes(tensor)
-        var out = [Float](repeating: 0, count: tensor.count)
         bytes.withUnsafeBytes { raw in
-            out.withUnsafeMutableBufferPointer { dst in
-                switch tensor.dtype {
-                case .float32:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: s * 4, as: UInt32.self))) }
-                case .float16:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: s * 2, as: UInt16.self))) }
-                case .bfloat16:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: s * 2, as: UInt16.self))) << 16) }
-                case .float64:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: s * 8, as: UInt64.self)))) }
-                case .int64:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: s * 8, as: Int64.self))) }
-                case .int32:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: s * 4, as: Int32.self))) }
-                case .int16:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: s * 2, as: Int16.self))) }
-                case .int8:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int8(bitPattern: raw[s])) }
-                case .uint8:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(raw[s]) }
-                case .bool:
-                    TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = raw[s] != 0 ? 1 : 0 }
-                }
+            switch tensor.dtype {
+            case .float32:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: s * 4, as: UInt32.self))) }
+            case .float16:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: s * 2, as: UInt16.self))) }
+            case .bfloat16:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: s * 2, as: UInt16.self))) << 16) }
+            case .float64:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: s * 8, as: UInt64.self)))) }
+            case .int64:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: s * 8, as: Int64.self))) }
+            case .int32:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: s * 4, as: Int32.self))) }
+            case .int16:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: s * 2, as: Int16.self))) }
+            case .int8:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(Int8(bitPattern: raw[s])) }
+            case .uint8:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(raw[s]) }
+            case .bool:
+                TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = raw[s] != 0 ? 1 : 0 }
             }
         }
-        return out
     }
 
     /// The elements of an integer or bool tensor as Int64, row-major. Floating-point tensors are an error.

@@ -57,6 +57,20 @@ final class UltralyticsGraphBuilder {
     }
 
     func floats(_ m: TorchModule, _ name: String, path p: String, isBuffer: Bool = false) throws -> [Float] {
+        try model.checkpoint.floats(try tensor(m, name, path: p, isBuffer: isBuffer))
+    }
+
+    /// A parameter of `count` floats straight into a new buffer (the conv weights: no array copy in between).
+    func floatBuffer(_ m: TorchModule, _ name: String, path p: String, count: Int) throws -> FloatBuffer {
+        let t = try tensor(m, name, path: p, isBuffer: false)
+        guard t.count == count else { throw error(m, "\(p): \(name) has \(t.count) values, expected \(count)") }
+        let buffer = FloatBuffer(count: count)
+        try model.checkpoint.floats(t, into: buffer.pointer)
+        return buffer
+    }
+
+    /// The tensor `name` of `m`, counted against the memory budget and marked used.
+    private func tensor(_ m: TorchModule, _ name: String, path p: String, isBuffer: Bool) throws -> TorchTensor {
         guard let t = isBuffer ? m.buffer(name) : m.parameter(name) else {
             throw ModelLoadError(path: path, reason: "\(p): \(m.className) is missing \(isBuffer ? "buffer" : "parameter") '\(name)'")
         }
@@ -66,7 +80,7 @@ final class UltralyticsGraphBuilder {
             budget = b
         }
         weightFloats += t.count
-        return try model.checkpoint.floats(t)
+        return t
     }
 
     /// A size-like attribute within 1...maxDimension (0... when `allowZero`).
@@ -279,18 +293,23 @@ final class UltralyticsGraphBuilder {
             if c.parameter("bias") != nil { used.insert(p + ".bias") }
             if let (_, bnPath) = batchNorm { for n in ["weight", "bias", "running_mean", "running_var"] { used.insert(bnPath + "." + n) } }
         } else {
-            var w = try floats(c, "weight", path: p)
-            var b: [Float] = c.parameter("bias") != nil ? try floats(c, "bias", path: p) : [Float](repeating: 0, count: out)
+            // The weights go straight into the layer's buffer and the BatchNorm is folded there, in place.
+            let w = try floatBuffer(c, "weight", path: p, count: wt.count)
+            let convBias: [Float]? = c.parameter("bias") != nil ? try floats(c, "bias", path: p) : nil
+            let b: FloatBuffer
             if let (bn, bnPath) = batchNorm {
                 let gamma = try floats(bn, "weight", path: bnPath), beta = try floats(bn, "bias", path: bnPath)
                 let mean = try floats(bn, "running_mean", path: bnPath, isBuffer: true), variance = try floats(bn, "running_var", path: bnPath, isBuffer: true)
                 guard [gamma.count, beta.count, mean.count, variance.count].allSatisfy({ $0 == out }) else {
                     throw error(bn, "\(bnPath): BatchNorm size does not match the conv's \(out) channels")
                 }
-                (w, b) = ConvolutionLayer.foldBatchNorm(weights: w, convBias: b, gamma: gamma, beta: beta, mean: mean, variance: variance,
-                                                        epsilon: Float(try bn.double("eps")))
+                b = FloatBuffer(beta)
+                ConvolutionLayer.foldBatchNorm(weights: w.pointer, rest: wt.count / out, bias: b.pointer, convBias: convBias, gamma: gamma,
+                                               mean: mean, variance: variance, epsilon: Float(try bn.double("eps")))
+            } else {
+                b = FloatBuffer(convBias ?? [Float](repeating: 0, count: out))
             }
-            folded = (FloatBuffer(w), FloatBuffer(b))
+            folded = (w, b)
             model.foldedConvs[p] = folded
         }
         let outH = ConvolutionGeometry.outputSize(inShape.height, size: kh, stride: stride0, pad: padding0)
