@@ -29,6 +29,25 @@ final class KernelTests: XCTestCase {
 
     /// Vector activations equal the scalar (Foundation) definitions to a few ulp, for every activation, with
     /// bias, over plane sizes with and without a 16-lane tail.
+    /// The 16-lane half → float conversion (fp16 checkpoints) gives `halfToFloat`'s bits for all 65 536 halves,
+    /// NaNs stay NaN; from odd starts and lengths (the scalar tail), and through a contiguous fp16 tensor view.
+    func testVectorHalfToFloatEqualsTheScalarConversion() {
+        let halves = (0...UInt16.max).map { $0 }
+        for (start, length) in [(0, halves.count), (1, 1000), (7, 15), (3, 17), (0, 0)] {
+            var out = [Float](repeating: -1, count: length)
+            halves.withUnsafeBufferPointer { h in out.withUnsafeMutableBufferPointer { o in
+                halfToFloat(UnsafeRawPointer(h.baseAddress! + start), into: o.baseAddress!, count: length)
+            } }
+            for i in 0..<length {
+                let expected = halfToFloat(halves[start + i])
+                if expected.isNaN { XCTAssertTrue(out[i].isNaN, "half 0x\(String(halves[start + i], radix: 16))"); continue }
+                XCTAssertEqual(out[i].bitPattern, expected.bitPattern, "half 0x\(String(halves[start + i], radix: 16))")
+            }
+        }
+        XCTAssertEqual(halfToFloat(0x3C00), 1)
+        XCTAssertEqual(halfToFloat(0x0001), Float(bitPattern: 0x3380_0000))  // the smallest subnormal, 2^-24
+    }
+
     /// cqk_expf (the training SiLU's exp) gives the C library's expf bits: every 7th float of |x| < 88 in one
     /// 8-lane block of 11 (~10⁸ values), the edges of the fast path, and the blocks the scalar fallback takes
     /// (|x| ≥ 88, ±∞, NaN, subnormals).

@@ -136,6 +136,9 @@ void cqk_amx_i8_blocks(int64_t chunks, const int8_t *a, int rows, const uint8_t 
 void cqk_amx_bf16_blocks(int64_t chunks, const uint16_t *a, int rows, const uint16_t *b, int64_t panels,
                          int64_t panel_stride, int64_t columns, const float *bias, float *c, int64_t ldc);
 
+/* ---- IEEE half → float (half_kernels.c): h[0..<n] (native byte order) into f; exact, as every half is a float ---- */
+void cqk_half_to_float(const uint16_t *h, float *f, int64_t n);
+
 /* ---- fp32 SiLU for training (silu_kernels.c): the bits of the scalar formulas on the C library's expf ---- */
 
 /* y[i] = expf(x[i]). */

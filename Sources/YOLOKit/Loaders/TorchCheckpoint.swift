@@ -1,4 +1,5 @@
 import CImageCodecs
+import CQuantKernels
 import Foundation
 import ZIPFoundation
 
@@ -266,6 +267,8 @@ public final class TorchCheckpoint {
             switch tensor.dtype {
             case .float32:
                 TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: s * 4, as: UInt32.self))) }
+            case .float16 where tensor.isContiguous && Int(bitPattern: raw.baseAddress!) % 2 == 0:  // the usual case: 16 at a time
+                halfToFloat(raw.baseAddress! + tensor.storageOffset * 2, into: dst, count: tensor.count)
             case .float16:
                 TorchCheckpoint.forEachIndex(tensor) { i, s in dst[i] = halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: s * 2, as: UInt16.self))) }
             case .bfloat16:
@@ -317,6 +320,16 @@ public final class TorchCheckpoint {
 
 /// IEEE 754 binary16 → binary32 (exact; handles subnormals, infinities and NaN). Portable: no `Float16` needed.
 @inline(__always)
+/// `count` little-endian halves at `source` (2-byte aligned) as floats: `cqk_half_to_float`, the same bits as
+/// `halfToFloat(_:)` one at a time.
+func halfToFloat(_ source: UnsafeRawPointer, into target: UnsafeMutablePointer<Float>, count: Int) {
+    #if _endian(little)
+    cqk_half_to_float(source.assumingMemoryBound(to: UInt16.self), target, Int64(count))
+    #else
+    for i in 0..<count { target[i] = halfToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+    #endif
+}
+
 func halfToFloat(_ h: UInt16) -> Float {
     let sign = UInt32(h & 0x8000) << 16
     let exponent = UInt32(h >> 10) & 0x1F

@@ -149,6 +149,7 @@ public struct WeightTensor: Equatable, Sendable {
                 case .int8: for i in 0..<n { out[i] = Float(Int8(bitPattern: raw[i])) }
                 case .int16: for i in 0..<n { out[i] = Float(load(Int16.self, i)) }
                 case .uint16: for i in 0..<n { out[i] = Float(load(UInt16.self, i)) }
+                case .float16 where n > 0 && Int(bitPattern: raw.baseAddress!) % 2 == 0: halfToFloat(raw.baseAddress!, into: out.baseAddress!, count: n)
                 case .float16: for i in 0..<n { out[i] = FloatBits.float(fromFloat16: load(UInt16.self, i)) }
                 case .bfloat16: for i in 0..<n { out[i] = FloatBits.float(fromBFloat16: load(UInt16.self, i)) }
                 case .int32: for i in 0..<n { out[i] = Float(load(Int32.self, i)) }
