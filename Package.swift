@@ -21,6 +21,8 @@ let package = Package(
     targets: [
         // OpenBLAS cblas_sgemm and LAPACKE sgesdd, loaded on first use (Debian: libopenblas0, liblapacke): see its header.
         .target(name: "COpenBLAS", linkerSettings: [.linkedLibrary("dl")]),
+        // Model downloads through libcurl, loaded on first use (Debian: libcurl4): see its header.
+        .target(name: "CDownload", linkerSettings: [.linkedLibrary("dl")]),
         // libjpeg(-turbo) / libpng behind setjmp-safe C functions (Debian: libjpeg-dev, libpng-dev).
         .target(
             name: "CImageCodecs",
@@ -32,7 +34,7 @@ let package = Package(
         .target(
             name: "YOLOKit",
             dependencies: [
-                "COpenBLAS", "CImageCodecs", "CQuantKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                "COpenBLAS", "CDownload", "CImageCodecs", "CQuantKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

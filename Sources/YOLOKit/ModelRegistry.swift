@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import CDownload
 
 /// Models known by name. Their files live in the models folder (`Models/` of this repository, or
 /// `$YOLO_MODELS_DIR`); `scripts/fetch-models.sh` downloads and verifies them (sha256 pinned there).
@@ -84,26 +82,15 @@ public enum ModelRegistry {
         throw ModelLoadError(path: name, reason: "model files not found in \(downloadFolder); run scripts/fetch-models.sh (source: \(entry.source)) or set YOLO_MODELS_DIR")
     }
 
-    /// Downloads to a temporary name beside `path`, then renames: never a partial model file.
+    /// Downloads to a temporary name beside `path`, then renames: never a partial model file. libcurl, loaded on
+    /// first use (`cdl_download`): a process that never downloads does not load it.
     static func download(_ url: String, to path: String, timeout: TimeInterval = 60) throws {
-        guard let source = URL(string: url) else { throw ModelLoadError(path: url, reason: "bad URL") }
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let semaphore = DispatchSemaphore(value: 0)
-        final class Outcome: @unchecked Sendable { var result: Result<Data, Error> = .failure(ModelLoadError(path: "", reason: "timed out")) }
-        let outcome = Outcome()  // written by the session's queue before the semaphore is signalled
-        let config = URLSessionConfiguration.ephemeral
-        config.timeoutIntervalForRequest = timeout
-        let task = URLSession(configuration: config).dataTask(with: source) { data, response, error in
-            if let error { outcome.result = .failure(error) }
-            else if let http = response as? HTTPURLResponse, http.statusCode != 200 { outcome.result = .failure(ModelLoadError(path: url, reason: "HTTP \(http.statusCode)")) }
-            else if let data, !data.isEmpty { outcome.result = .success(data) }
-            semaphore.signal()
-        }
-        task.resume()
-        if semaphore.wait(timeout: .now() + timeout + 5) == .timedOut { task.cancel() }
-        let data = try outcome.result.get()
         let temporary = path + ".download-\(ProcessInfo.processInfo.processIdentifier)"
-        try data.write(to: URL(fileURLWithPath: temporary))
+        var message = [CChar](repeating: 0, count: 512)
+        guard cdl_download(url, temporary, max(1, Int(timeout)), &message, message.count) == 0 else {
+            throw ModelLoadError(path: url, reason: "download failed: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
         _ = try? FileManager.default.removeItem(atPath: path)
         try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
