@@ -634,12 +634,12 @@ extension SwiftGEMM {
         a.initialize(repeating: 0.5, count: 8 * depth); b.initialize(repeating: 0.25, count: 32 * depth); c.initialize(repeating: 0, count: 8 * 32)
         func flopsPerNs(_ kernel: MicroKernel, mr: Int, nr: Int) -> Double {
             var best = Double.infinity
-            for _ in 0..<5 {
+            for _ in 0..<3 {  // ~0.1 ms each: this runs in every process, cold starts included
                 let start = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<200 { kernel(depth, a, b, c, nr, 1, 1) }
+                for _ in 0..<40 { kernel(depth, a, b, c, nr, 1, 1) }
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
             }
-            return Double(200 * 2 * mr * nr * depth) / best
+            return Double(40 * 2 * mr * nr * depth) / best
         }
         var wide = 0.0, narrow = 0.0
         for _ in 0..<2 {  // interleaved, so a burst of load elsewhere hits both
