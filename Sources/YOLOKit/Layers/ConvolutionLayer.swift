@@ -80,10 +80,13 @@ extension ConvolutionLayer {
     /// The same fold in place: `weights` [filters, rest] are scaled, `bias` holds β on entry and b' on return.
     static func foldBatchNorm(weights w: UnsafeMutablePointer<Float>, rest: Int, bias b: UnsafeMutablePointer<Float>, convBias: [Float]?,
                               gamma: [Float], mean: [Float], variance: [Float], epsilon: Float) {
-        for f in 0..<gamma.count {
-            let factor = gamma[f] / (variance[f] + epsilon).squareRoot()
-            for i in 0..<rest { w[f * rest + i] *= factor }
-            b[f] = b[f] + ((convBias?[f] ?? 0) - mean[f]) * factor
+        // Filters split over two threads from 1M weights on (a cold start's large layers): the same bits.
+        parallelChunks(gamma.count, threads: gamma.count * rest >= 1 << 20 ? 2 : 1) { filters in
+            for f in filters {
+                let factor = gamma[f] / (variance[f] + epsilon).squareRoot()
+                for i in 0..<rest { w[f * rest + i] *= factor }
+                b[f] = b[f] + ((convBias?[f] ?? 0) - mean[f]) * factor
+            }
         }
     }
 }
