@@ -1,7 +1,7 @@
 /* half_kernels.c - IEEE binary16 → binary32, for loading fp16 checkpoints (Ultralytics saves its weights as
  * half). Every half value is exactly a float, so the 16-lane vcvtph2ps and the scalar formula give the same bits
  * for every non-NaN input (a NaN stays a NaN; the vector path may set its quiet bit). The vector path is AVX-512F
- * (chosen at run time); 11M weights of a YOLOv8s convert in ~3 ms instead of ~25 ms one at a time. */
+ * (chosen at run time); with it the fall checkpoint's (YOLOv8s, 11M halves) network builds in ~55 ms instead of ~90. */
 #include "quant_kernels.h"
 #include <string.h>
 

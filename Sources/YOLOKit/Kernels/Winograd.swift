@@ -50,9 +50,9 @@ public enum WinogradPolicy: String, Sendable, CaseIterable {
     /// The policy for a run that will do `forwards` forward passes (nil: not known, as for a folder or a list).
     /// Winograd's filters are transformed once per layer, on first use; the transform (and the memory it writes:
     /// 70 MB for yolov3-tiny) costs more than a few forwards save. Measured with `yolo detect` on 1, 2, 4 and 8
-    /// images (2-vCPU Xeon, 2026-12-01): yolov3-tiny 0.14 s against 0.21 s for one image, even at 4–8; the fall
-    /// checkpoint even at 1–2 images. So `.measured` turns into `.off` below `amortizingForwards`; the other policies
-    /// stay as asked. Outputs of the two paths agree to ~1e-5 (both within 1e-4 of the references).
+    /// images (2-vCPU Xeon, 2026-12-01): yolov3-tiny 0.14 s without against 0.21 s with it for one image, about even
+    /// at 4 and 8; the fall checkpoint about even from 2 images. So `.measured` turns into `.off` below
+    /// `amortizingForwards`; the other policies stay as asked. Both paths stay within 1e-4 of the references.
     public func forRun(forwards: Int?) -> WinogradPolicy {
         guard self == .measured, let forwards, forwards < WinogradPolicy.amortizingForwards else { return self }
         return .off

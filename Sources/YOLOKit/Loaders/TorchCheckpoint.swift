@@ -251,8 +251,7 @@ public final class TorchCheckpoint {
     /// The tensor's elements as Float, row-major (honours strides and the storage offset). Integer and bool
     /// tensors are converted too.
     public func floats(_ tensor: TorchTensor) throws -> [Float] {
-        try validate(tensor)
-        guard tensor.count > 0 else { return [] }
+        guard tensor.count > 0 else { try validate(tensor); return [] }
         return try [Float](unsafeUninitializedCapacity: tensor.count) { out, initialized in
             try floats(tensor, into: out.baseAddress!)
             initialized = tensor.count
@@ -320,16 +319,6 @@ public final class TorchCheckpoint {
 
 /// IEEE 754 binary16 → binary32 (exact; handles subnormals, infinities and NaN). Portable: no `Float16` needed.
 @inline(__always)
-/// `count` little-endian halves at `source` (2-byte aligned) as floats: `cqk_half_to_float`, the same bits as
-/// `halfToFloat(_:)` one at a time.
-func halfToFloat(_ source: UnsafeRawPointer, into target: UnsafeMutablePointer<Float>, count: Int) {
-    #if _endian(little)
-    cqk_half_to_float(source.assumingMemoryBound(to: UInt16.self), target, Int64(count))
-    #else
-    for i in 0..<count { target[i] = halfToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
-    #endif
-}
-
 func halfToFloat(_ h: UInt16) -> Float {
     let sign = UInt32(h & 0x8000) << 16
     let exponent = UInt32(h >> 10) & 0x1F
@@ -343,4 +332,14 @@ func halfToFloat(_ h: UInt16) -> Float {
         return sign != 0 ? -magnitude : magnitude
     }
     return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
+}
+
+/// `count` little-endian halves at `source` (2-byte aligned) as floats: `cqk_half_to_float`, the same bits as
+/// `halfToFloat(_:)` one at a time.
+func halfToFloat(_ source: UnsafeRawPointer, into target: UnsafeMutablePointer<Float>, count: Int) {
+    #if _endian(little)
+    cqk_half_to_float(source.assumingMemoryBound(to: UInt16.self), target, Int64(count))
+    #else
+    for i in 0..<count { target[i] = halfToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+    #endif
 }
