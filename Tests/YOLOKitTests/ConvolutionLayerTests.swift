@@ -65,6 +65,34 @@ final class ConvolutionLayerTests: XCTestCase {
         XCTAssertEqual(Array(padded[16..<20]), [1, 3, 7, 9])  // centre tap (ky=1,kx=1)
     }
 
+    /// im2col equals its definition on the stride-1 "same" shapes (one shifted copy per row, `shiftedPlane`) and
+    /// on others: every tap of kernels 1/3/5/7, maps from 1×1 (all taps but the centre outside) to 9×6, into a
+    /// wider row stride (the side-by-side columns of training), both thread counts.
+    func testIm2colEqualsTheDefinition() {
+        var generator = SplitMix64(seed: 11)
+        for (h, w, k, s, p) in [(5, 5, 3, 1, 1), (1, 1, 3, 1, 1), (2, 3, 3, 1, 1), (9, 6, 5, 1, 2), (4, 4, 7, 1, 3), (6, 7, 1, 1, 0),
+                                (20, 20, 3, 1, 1), (7, 5, 3, 2, 1), (6, 6, 3, 1, 0), (3, 8, 3, 1, 2)] {
+            let channels = 3
+            let outH = (h + 2 * p - k) / s + 1, outW = (w + 2 * p - k) / s + 1, plane = outH * outW, ld = plane + 5
+            let input = (0..<(channels * h * w)).map { _ in Float.random(in: -1...1, using: &generator) }
+            for threads in [1, 2] {
+                var cols = [Float](repeating: .nan, count: channels * k * k * ld)
+                input.withUnsafeBufferPointer { i in cols.withUnsafeMutableBufferPointer { c in
+                    im2col(i.baseAddress!, channels: channels, height: h, width: w, kernel: k, stride: s, pad: p, outHeight: outH, outWidth: outW,
+                           into: c.baseAddress!, rowStride: ld, threads: threads)
+                }}
+                for c in 0..<channels { for ky in 0..<k { for kx in 0..<k { for oy in 0..<outH { for ox in 0..<outW {
+                    let iy = oy * s - p + ky, ix = ox * s - p + kx
+                    let expected: Float = iy >= 0 && iy < h && ix >= 0 && ix < w ? input[(c * h + iy) * w + ix] : 0
+                    let got = cols[((c * k + ky) * k + kx) * ld + oy * outW + ox]
+                    XCTAssertEqual(got.bitPattern, expected.bitPattern, "\(h)×\(w) k\(k) s\(s) p\(p): c\(c) tap (\(ky), \(kx)) at (\(oy), \(ox))")
+                }}}}}
+                // The padding columns past each row's plane are left alone.
+                XCTAssertTrue(cols[plane].isNaN, "\(h)×\(w) k\(k): wrote past the row")
+            }
+        }
+    }
+
     func testBatchNormFolding() {
         let w: [Float] = [1, 2, 3, 4], convBias: [Float] = [0.5, -1]
         let (fw, fb) = ConvolutionLayer.foldBatchNorm(weights: w, convBias: convBias, gamma: [2, 0.5], beta: [1, 0],

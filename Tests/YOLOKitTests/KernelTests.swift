@@ -48,6 +48,32 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(halfToFloat(0x0001), Float(bitPattern: 0x3380_0000))  // the smallest subnormal, 2^-24
     }
 
+    /// The GEMM's 8-row A panel pack and the matrix transpose (8 × 8 register transposes in C) move every float to
+    /// its place by definition, bit for bit, for sizes with and without 8-wide tails, strides larger than the rows,
+    /// and a transpose split into row strips.
+    func testPackingTransposesEqualTheDefinition() {
+        var generator = SplitMix64(seed: 7)
+        for (depth, lda) in [(8, 8), (256, 300), (13, 13), (7, 9), (1, 1), (0, 4), (291, 291)] {
+            let a = (0..<(8 * lda)).map { _ in Float.random(in: -1...1, using: &generator) }
+            var packed = [Float](repeating: .nan, count: 8 * depth)
+            cqk_pack_rows8(a, Int64(lda), Int64(depth), &packed)
+            for k in 0..<depth { for i in 0..<8 { XCTAssertEqual(packed[k * 8 + i].bitPattern, a[i * lda + k].bitPattern, "depth \(depth) k \(k) row \(i)") } }
+        }
+        for (rows, cols, lds) in [(8, 8, 8), (64, 64, 64), (70, 45, 50), (3, 17, 17), (129, 9, 9), (1, 1, 1), (200, 31, 40)] {
+            let src = (0..<(rows * lds)).map { _ in Float.random(in: -1...1, using: &generator) }
+            for strips in [[0..<rows], [0..<min(rows, 64), min(rows, 64)..<rows]] {
+                var out = [Float](repeating: .nan, count: rows * cols)
+                for strip in strips { cqk_transpose(src, Int64(rows), Int64(cols), Int64(lds), &out, Int64(strip.lowerBound), Int64(strip.upperBound)) }
+                for i in 0..<rows { for j in 0..<cols { XCTAssertEqual(out[j * rows + i].bitPattern, src[i * lds + j].bitPattern, "\(rows)×\(cols) (\(i), \(j))") } }
+            }
+            var viaSwift = [Float](repeating: .nan, count: rows * cols)
+            src.withUnsafeBufferPointer { s in viaSwift.withUnsafeMutableBufferPointer { o in
+                transposeMatrix(s.baseAddress!, rows: rows, columns: cols, sourceStride: lds, into: o.baseAddress!, threads: 2)
+            } }
+            for i in 0..<rows { for j in 0..<cols { XCTAssertEqual(viaSwift[j * rows + i], src[i * lds + j]) } }
+        }
+    }
+
     /// cqk_expf (the training SiLU's exp) gives the C library's expf bits: every 7th float of |x| < 88 in one
     /// 8-lane block of 11 (~10⁸ values), the edges of the fast path, and the blocks the scalar fallback takes
     /// (|x| ≥ 88, ±∞, NaN, subnormals).

@@ -1,7 +1,9 @@
+import CQuantKernels
 import Foundation
 
-/// The project's own SGEMM in pure Swift (no C, no intrinsics): C[M×N] = alpha · A[M×K] · B[K×N] + beta · C,
-/// row-major, no transposes — the same contract as `OpenBLASGEMM`.
+/// The project's own SGEMM in Swift: C[M×N] = alpha · A[M×K] · B[K×N] + beta · C, row-major, no transposes — the
+/// same contract as `OpenBLASGEMM`. The micro-kernels are plain Swift SIMD; only the 8-row A panels are packed by
+/// C (`cqk_pack_rows8`: 8 × 8 register transposes, which Swift's SIMD shuffles do not compile to).
 ///
 /// Structure (BLIS / GotoBLAS): B is packed block by block (KC rows × NC columns, sized for the L2 cache)
 /// into NR-column panels; A is packed one MR-row panel at a time (MR × KC, stays in L1); a register-blocked
@@ -461,6 +463,10 @@ private func mergeTile(_ t: UnsafeMutablePointer<Float>, ldt: Int, into c: Unsaf
 private func packPanelA(_ p: Problem, row0: Int, rows: Int, pc: Int, depth: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
     if !p.aTransposed { return packA(p.a + row0 * p.lda + pc, lda: p.lda, rows: rows, depth: depth, mr: mr, into: dst) }
     // Aᵀ stored K × M: the MR values of one k are contiguous.
+    if mr == 8 && rows == 8 {
+        for k in 0..<depth { storeV8(loadV8(p.a + (pc + k) * p.lda + row0), dst + k * 8) }
+        return
+    }
     for k in 0..<depth {
         let src = p.a + (pc + k) * p.lda + row0, d = dst + k * mr
         for i in 0..<rows { d[i] = src[i] }
@@ -472,6 +478,9 @@ private func packPanelA(_ p: Problem, row0: Int, rows: Int, pc: Int, depth: Int,
 /// at offset k·MR + i); rows beyond `rows` are zero.
 @inline(__always)
 private func packA(_ a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
+    // A full panel of the 8 × 32 kernel: 8 × 8 register transposes (C: Swift's SIMD shuffles compile to
+    // lane-by-lane code).
+    if mr == 8 && rows == 8 { return cqk_pack_rows8(a, Int64(lda), Int64(depth), dst) }
     if rows < mr { dst.update(repeating: 0, count: depth * mr) }
     for i in 0..<rows {
         let src = a + i * lda

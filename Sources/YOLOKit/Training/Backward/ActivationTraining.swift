@@ -24,7 +24,7 @@ public enum ActivationTraining: String, Sendable, CaseIterable {
         case .identity:
             return (x, Context(input: nil))
         case .silu:
-            var y = BatchTensor(zerosLike: x)
+            var y = BatchTensor(uninitializedLike: x)
             x.values.withUnsafeBufferPointer { xs in
                 y.values.withUnsafeMutableBufferPointer { ys in
                     let (s, d) = (xs.baseAddress!, ys.baseAddress!)
@@ -45,7 +45,7 @@ public enum ActivationTraining: String, Sendable, CaseIterable {
         case .silu:
             guard let x = context.input else { preconditionFailure("ActivationTraining.silu: context without the forward's input") }
             precondition(dY.hasShape(of: x), "ActivationTraining: gradient of shape \(dY.shape), input was \(x.shape)")
-            var dX = BatchTensor(zerosLike: dY)
+            var dX = BatchTensor(uninitializedLike: dY)
             x.values.withUnsafeBufferPointer { xs in
                 dY.values.withUnsafeBufferPointer { dys in
                     dX.values.withUnsafeMutableBufferPointer { dxs in

@@ -55,7 +55,7 @@ public struct BatchNorm2dTraining: Sendable, Equatable {
         let count = x.batch * x.planeSize
         precondition(count > 1, "BatchNorm2dTraining: training needs more than one value per channel (got N·H·W = \(count))")
         let plane = x.planeSize, image = x.imageSize
-        var y = BatchTensor(zerosLike: x), normalized = BatchTensor(zerosLike: x)
+        var y = BatchTensor(uninitializedLike: x), normalized = BatchTensor(uninitializedLike: x)
         var inverseStd = [Float](repeating: 0, count: channels)
         var updated = running
         let keep = 1 - momentum
@@ -99,7 +99,7 @@ public struct BatchNorm2dTraining: Sendable, Equatable {
         precondition(dY.hasShape(of: h), "BatchNorm2dTraining: gradient of shape \(dY.shape), input was \(h.shape)")
         precondition(gamma.count == channels, "BatchNorm2dTraining: γ of \(gamma.count) for \(channels) channels")
         let plane = h.planeSize, image = h.imageSize, count = h.batch * plane
-        var dX = BatchTensor(zerosLike: h)
+        var dX = BatchTensor(uninitializedLike: h)
         var dGamma = [Float](repeating: 0, count: channels), dBeta = [Float](repeating: 0, count: channels)
         h.values.withUnsafeBufferPointer { hs in
         dY.values.withUnsafeBufferPointer { dys in

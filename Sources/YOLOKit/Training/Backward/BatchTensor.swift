@@ -30,6 +30,19 @@ public struct BatchTensor: Equatable, Sendable {
         self.init(zerosBatch: other.batch, channels: other.channels, height: other.height, width: other.width)
     }
 
+    /// Values not initialized: for a kernel's output that it writes whole before anyone reads it (saves the
+    /// zeroing pass, ~3 % of a training step).
+    init(uninitializedBatch batch: Int, channels: Int, height: Int, width: Int) {
+        let count = batch * channels * height * width
+        self.init(batch: batch, channels: channels, height: height, width: width,
+                  values: [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count })
+    }
+
+    /// Uninitialized, of the same shape as `other` (see `init(uninitializedBatch:…)`).
+    init(uninitializedLike other: BatchTensor) {
+        self.init(uninitializedBatch: other.batch, channels: other.channels, height: other.height, width: other.width)
+    }
+
     public var count: Int { values.count }
     /// H·W.
     public var planeSize: Int { height * width }

@@ -75,6 +75,10 @@ public struct Conv2dTraining: Sendable, Equatable {
     /// pass). Measured on the fall checkpoint, batch 8, 160², 2 threads: per image 920–1021 ms a step, batched
     /// below 1024 points 893–943, below 4096 966–1048 (`yolo bench --train`, alternating, 5 steps each).
     static let columnBudget = 1 << 22
+    /// The input gradient's products go side by side below this many points per map. Measured as above: the 5×5
+    /// and 10×10 maps' 3×3 backward 13.2 → 8.9 and 7.4 → 7.1 ms; the 20×20 maps' slower (22.5 → 31.1 ms), their
+    /// [Cout·9, 8·400] columns (15 MB) leaving the L2 that the per-image packing stays in.
+    static let sideBySideInputGradientPlane = 256
     static func imagesPerProduct(batch: Int, rows k: Int, plane: Int) -> Int {
         plane >= 1024 ? 1 : max(1, min(batch, columnBudget / max(1, k * plane)))
     }
@@ -87,7 +91,8 @@ public struct Conv2dTraining: Sendable, Equatable {
         let geo = geometry(height: x.height, width: x.width)
         precondition(geo.outputShape.height > 0 && geo.outputShape.width > 0,
                      "Conv2dTraining: a \(x.height)×\(x.width) input is smaller than the \(kernel)×\(kernel) kernel")
-        var y = BatchTensor(zerosBatch: x.batch, channels: outChannels, height: geo.outputShape.height, width: geo.outputShape.width)
+        // Every value is written: by the GEMMs (beta 0) or the scatter of the side-by-side products.
+        var y = BatchTensor(uninitializedBatch: x.batch, channels: outChannels, height: geo.outputShape.height, width: geo.outputShape.width)
         let (m, plane, k) = geo.gemmShape
         let chunk = Self.imagesPerProduct(batch: x.batch, rows: k, plane: plane)
         let outImage = y.imageSize
@@ -112,23 +117,11 @@ public struct Conv2dTraining: Sendable, Equatable {
                     defer { columns.deallocate(); product.deallocate() }
                     var n0 = 0
                     while n0 < x.batch {
-                        let c = min(chunk, x.batch - n0), width = c * plane
+                        let c = min(chunk, x.batch - n0)
                         for g in 0..<groups {
-                            gatherColumns(x, images: n0..<(n0 + c), group: g, geometry: geo, into: columns, threads: threads)
-                            gemm.sgemm(m: m, n: width, k: k, alpha: 1, a: ws.baseAddress! + g * m * k, lda: k, b: columns, ldb: width,
-                                       beta: 0, c: product, ldc: width)
-                            for i in 0..<c {
-                                let image = ys.baseAddress! + (n0 + i) * outImage + g * m * plane
-                                for row in 0..<m {
-                                    let src = product + row * width + i * plane, dst = image + row * plane
-                                    if let bias {
-                                        let b = bias[g * m + row]
-                                        for j in 0..<plane { dst[j] = src[j] + b }
-                                    } else {
-                                        dst.update(from: src, count: plane)
-                                    }
-                                }
-                            }
+                            Self.convolveSideBySide(xs.baseAddress!, images: n0..<(n0 + c), group: g, geometry: geo, weights: ws.baseAddress! + g * m * k,
+                                                    bias: bias.map { Array($0[(g * m)..<((g + 1) * m)]) }, into: ys.baseAddress!,
+                                                    columns: columns, product: product, gemm: gemm, threads: threads)
                         }
                         n0 += c
                     }
@@ -138,21 +131,44 @@ public struct Conv2dTraining: Sendable, Equatable {
         return (y, Context(input: x))
     }
 
-    /// cols[K, c·N] for images `images` of x, group g: image i's im2col in columns i·N ..< (i+1)·N (a 1×1
-    /// stride-1 conv's columns are the input planes, copied).
-    private func gatherColumns(_ x: BatchTensor, images: Range<Int>, group g: Int, geometry geo: ConvolutionGeometry,
-                               into columns: UnsafeMutablePointer<Float>, threads: Int) {
-        let (_, plane, k) = geo.gemmShape
-        let out = geo.outputShape, groupChannels = inChannels / groups, width = images.count * plane
-        x.values.withUnsafeBufferPointer { xs in
-            for (i, n) in images.enumerated() {
-                let input = xs.baseAddress! + n * x.imageSize + g * groupChannels * x.planeSize
-                if geo.needsIm2col {
-                    im2col(input, channels: groupChannels, height: x.height, width: x.width, kernel: kernel, stride: stride, pad: pad,
-                           outHeight: out.height, outWidth: out.width, into: columns + i * plane, rowStride: width, threads: threads)
+    /// y_g = W_g · x_g for images `images` of a batch (`xs`, images of geo's input shape) by one product: cols[K, c·N]
+    /// (`gatherColumns`), out[M, c·N] = W_g · cols, scattered into each image's planes of group g in `ys` (images of
+    /// geo's output shape), plus bias[M] when given. Scratch: `columns` K·c·N and `product` M·c·N floats.
+    static func convolveSideBySide(_ xs: UnsafePointer<Float>, images: Range<Int>, group g: Int, geometry geo: ConvolutionGeometry,
+                                   weights: UnsafePointer<Float>, bias: [Float]?, into ys: UnsafeMutablePointer<Float>,
+                                   columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>,
+                                   gemm: any GEMMBackend, threads: Int) {
+        let (m, plane, k) = geo.gemmShape
+        let width = images.count * plane, outImage = geo.outputShape.channels * plane
+        gatherColumns(xs, images: images, group: g, geometry: geo, into: columns, threads: threads)
+        gemm.sgemm(m: m, n: width, k: k, alpha: 1, a: weights, lda: k, b: columns, ldb: width, beta: 0, c: product, ldc: width)
+        for (i, n) in images.enumerated() {
+            let image = ys + n * outImage + g * m * plane
+            for row in 0..<m {
+                let src = product + row * width + i * plane, dst = image + row * plane
+                if let bias {
+                    let b = bias[row]
+                    for j in 0..<plane { dst[j] = src[j] + b }
                 } else {
-                    for r in 0..<k { (columns + r * width + i * plane).update(from: input + r * plane, count: plane) }
+                    dst.update(from: src, count: plane)
                 }
+            }
+        }
+    }
+
+    /// cols[K, c·N] for images `images` of a batch (`xs`, images of geo's input shape), group g: image i's im2col in
+    /// columns i·N ..< (i+1)·N (a 1×1 stride-1 conv's columns are the input planes, copied).
+    static func gatherColumns(_ xs: UnsafePointer<Float>, images: Range<Int>, group g: Int, geometry geo: ConvolutionGeometry,
+                              into columns: UnsafeMutablePointer<Float>, threads: Int) {
+        let (_, plane, k) = geo.gemmShape
+        let input = geo.inputShape, out = geo.outputShape, groupChannels = geo.groupInputChannels, width = images.count * plane
+        for (i, n) in images.enumerated() {
+            let image = xs + n * input.channels * input.planeSize + g * groupChannels * input.planeSize
+            if geo.needsIm2col {
+                im2col(image, channels: groupChannels, height: input.height, width: input.width, kernel: geo.size, stride: geo.stride,
+                       pad: geo.pad, outHeight: out.height, outWidth: out.width, into: columns + i * plane, rowStride: width, threads: threads)
+            } else {
+                for r in 0..<k { (columns + r * width + i * plane).update(from: image + r * plane, count: plane) }
             }
         }
     }
@@ -166,9 +182,15 @@ public struct Conv2dTraining: Sendable, Equatable {
                                            filters: inChannels, size: kernel, stride: 1, pad: kernel - 1 - pad, groups: 1)
         precondition(geometry.outputShape == geo.inputShape, "Conv2dTraining: the transposed convolution's output \(geometry.outputShape) is not the input's \(geo.inputShape)")
         let turned = FloatBuffer(count: weight.count)
-        for co in 0..<outChannels {
+        weight.withUnsafeBufferPointer { w in
+            // Written in order (the reads stride over Cin·k² floats): faster than the other way round.
+            var out = turned.pointer
             for ci in 0..<inChannels {
-                for t in 0..<taps { turned.pointer[(ci * outChannels + co) * taps + t] = weight[(co * inChannels + ci) * taps + taps - 1 - t] }
+                for co in 0..<outChannels {
+                    let filter = w.baseAddress! + (co * inChannels + ci) * taps
+                    for t in 0..<taps { out[t] = filter[taps - 1 - t] }
+                    out += taps
+                }
             }
         }
         return (geometry, turned, FloatBuffer(count: geometry.workspaceSize(winograd: nil)))
@@ -185,26 +207,34 @@ public struct Conv2dTraining: Sendable, Equatable {
         let (m, plane, k) = geo.gemmShape
         let groupChannels = inChannels / groups
         let chunk = Self.imagesPerProduct(batch: x.batch, rows: k, plane: plane)
-        var dX = BatchTensor(zerosLike: x)
-        var dW = [Float](repeating: 0, count: weightCount)
+        // A stride-1 k×k conv's input gradient is itself a convolution: dX = conv(dY, W̃), W̃[ci, co] = W[co, ci]
+        // turned 180°, padding k − 1 − pad: no [K, N] column gradient, no col2im pass. Per image, the inference path
+        // packs dY straight into that GEMM; maps under `sideBySideInputGradientPlane` points go side by side as the
+        // forward's do (`convolveSideBySide`).
+        let transposed = stride == 1 && kernel > 1 && groups == 1 && pad <= kernel - 1 ? transposedConvolution(weight, geometry: geo) : nil
+        // col2im adds into dX; every other path writes it whole.
+        var dX = transposed == nil && geo.needsIm2col ? BatchTensor(zerosLike: x) : BatchTensor(uninitializedLike: x)
+        // dW (and dWᵀ) are written by the first chunk's products (beta 0), accumulated by the later ones.
+        var dW = [Float](unsafeUninitializedCapacity: weightCount) { _, initialized in initialized = weightCount }
         var db: [Float]? = hasBias ? [Float](repeating: 0, count: outChannels) : nil
         // Scratch for a chunk of c images (see `imagesPerProduct`): the group's columns [K, c·N] (rebuilt from x) and
         // their gradient [K, c·N]; dY_g side by side [M, c·N] when c > 1; for the transposed weight gradient,
         // dY_gᵀ [c·N, M] and dWᵀ [groups, K, M] (summed over the images).
         let width = chunk * plane
-        // A stride-1 k×k conv's input gradient is itself a convolution: dX = conv(dY, W̃), W̃[ci, co] = W[co, ci]
-        // turned 180°, padding k − 1 − pad. The inference path packs dY straight into that GEMM: no [K, N] column
-        // gradient, no col2im pass.
-        let transposed = stride == 1 && kernel > 1 && groups == 1 && pad <= kernel - 1 ? transposedConvolution(weight, geometry: geo) : nil
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * width))
         let columnGradient = UnsafeMutablePointer<Float>.allocate(capacity: transposed == nil ? max(1, k * width) : 1)
+        // The transposed convolution's columns [Cout·k², c·H·W] and product [Cin, c·H·W] (its output is x's shape).
+        let sideBySideTransposed = transposed != nil && chunk > 1 && plane < Self.sideBySideInputGradientPlane
+        let transposedWidth = chunk * x.planeSize
+        let transposedColumns = UnsafeMutablePointer<Float>.allocate(capacity: sideBySideTransposed ? outChannels * kernel * kernel * transposedWidth : 1)
+        let transposedProduct = UnsafeMutablePointer<Float>.allocate(capacity: sideBySideTransposed ? inChannels * transposedWidth : 1)
         let gatheredGradient = UnsafeMutablePointer<Float>.allocate(capacity: chunk > 1 ? max(1, m * width) : 1)
         let transposedWeightGradient = gemm is SwiftGEMM && m < k
         let outputGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? max(1, m * width) : 1)
         let weightGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? max(1, weightCount) : 1)
-        if transposedWeightGradient { weightGradientT.initialize(repeating: 0, count: max(1, weightCount)) }
         defer {
             columns.deallocate(); columnGradient.deallocate(); gatheredGradient.deallocate()
+            transposedColumns.deallocate(); transposedProduct.deallocate()
             outputGradientT.deallocate(); weightGradientT.deallocate()
         }
         x.values.withUnsafeBufferPointer { xs in
@@ -232,7 +262,7 @@ public struct Conv2dTraining: Sendable, Equatable {
                     if c == 1 && !geo.needsIm2col {
                         cols = xs.baseAddress! + n0 * x.imageSize + g * groupChannels * x.planeSize
                     } else {
-                        gatherColumns(x, images: n0..<(n0 + c), group: g, geometry: geo, into: columns, threads: threads)
+                        Self.gatherColumns(xs.baseAddress!, images: n0..<(n0 + c), group: g, geometry: geo, into: columns, threads: threads)
                     }
                     var dOutGroup = dys.baseAddress! + n0 * dY.imageSize + g * m * plane
                     if c > 1 {
@@ -246,13 +276,19 @@ public struct Conv2dTraining: Sendable, Equatable {
                         // dW_gᵀ[K, M] += cols[K, c·N] · dY_gᵀ[c·N, M].
                         transposeMatrix(dOutGroup, rows: m, columns: cw, sourceStride: cw, into: outputGradientT, threads: threads)
                         gemm.sgemm(m: k, n: m, k: cw, alpha: 1, a: cols, lda: cw, b: outputGradientT, ldb: m,
-                                   beta: 1, c: weightGradientT + g * m * k, ldc: m)
+                                   beta: n0 == 0 ? 0 : 1, c: weightGradientT + g * m * k, ldc: m)
                     } else {
                         // dW_g[M, K] += dY_g[M, c·N] · colsᵀ (cols stored [K, c·N]).
                         gemm.sgemmTransposingB(m: m, n: k, k: cw, alpha: 1, a: dOutGroup, lda: cw, b: cols, ldb: cw,
-                                               beta: 1, c: dws.baseAddress! + g * m * k, ldc: k, threads: threads)
+                                               beta: n0 == 0 ? 0 : 1, c: dws.baseAddress! + g * m * k, ldc: k, threads: threads)
                     }
                     if let transposed {
+                        if sideBySideTransposed {
+                            Self.convolveSideBySide(dys.baseAddress!, images: n0..<(n0 + c), group: 0, geometry: transposed.geometry,
+                                                    weights: transposed.weights.pointer, bias: nil, into: dxs.baseAddress!,
+                                                    columns: transposedColumns, product: transposedProduct, gemm: gemm, threads: threads)
+                            continue
+                        }
                         for i in 0..<c {
                             gemm.convolution(ConvolutionGEMM(
                                 input: dys.baseAddress! + (n0 + i) * dY.imageSize, geometry: transposed.geometry,

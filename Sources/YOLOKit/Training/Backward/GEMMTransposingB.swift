@@ -1,3 +1,5 @@
+import CQuantKernels
+
 extension GEMMBackend {
     /// C[M×N] = alpha · A[M×K] · Bᵀ + beta · C with B stored N × K (row-major, ldb ≥ K). The backward passes need
     /// this product (dW = dY · colsᵀ, attention's v · attnᵀ); the `GEMMBackend` protocol has only A transposed, so
@@ -16,24 +18,14 @@ extension GEMMBackend {
 }
 
 /// out[j, i] = source[i, j] for a [rows, columns] matrix with row stride `sourceStride`; out is [columns, rows],
-/// dense. Blocked 16 × 16 so both sides stay in cache; blocks of rows are split over `threads` (each writes its
+/// dense. 8 × 8 register transposes (`cqk_transpose`); strips of rows are split over `threads` (each writes its
 /// own columns of out) when the matrix is large.
 func transposeMatrix(_ source: UnsafePointer<Float>, rows: Int, columns: Int, sourceStride: Int,
                      into out: UnsafeMutablePointer<Float>, threads: Int = 1) {
-    let block = 16
-    let rowBlocks = (rows + block - 1) / block
-    parallelChunks(rowBlocks, threads: rows * columns < 65_536 ? 1 : threads) { blocks in
-        for rowBlock in blocks {
-            let i0 = rowBlock * block, i1 = min(i0 + block, rows)
-            var j0 = 0
-            while j0 < columns {
-                let j1 = min(j0 + block, columns)
-                for i in i0..<i1 {
-                    let row = source + i * sourceStride
-                    for j in j0..<j1 { out[j * rows + i] = row[j] }
-                }
-                j0 = j1
-            }
-        }
+    let strip = 64
+    let strips = (rows + strip - 1) / strip
+    parallelChunks(strips, threads: rows * columns < 65_536 ? 1 : threads) { range in
+        cqk_transpose(source, Int64(rows), Int64(columns), Int64(sourceStride), out,
+                      Int64(range.lowerBound * strip), Int64(min(rows, range.upperBound * strip)))
     }
 }
