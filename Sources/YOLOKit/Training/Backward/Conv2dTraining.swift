@@ -174,17 +174,19 @@ public struct Conv2dTraining: Sendable, Equatable {
     }
 
     /// The convolution whose output is dX (stride 1, one group): input dY [Cout, outH, outW], filters
-    /// W̃[ci, co, ky, kx] = W[co, ci, k−1−ky, k−1−kx], padding k − 1 − pad, output [Cin, H, W].
+    /// W̃[ci, co, ky, kx] = W[co, ci, k−1−ky, k−1−kx], padding k − 1 − pad, output [Cin, H, W]. W̃ is a heap block
+    /// the caller deallocates (reused from step to step by malloc; a `FloatBuffer` this size is a fresh mapping,
+    /// page-faulted in again at every step); the workspace is written only by the OpenBLAS path.
     private func transposedConvolution(_ weight: [Float], geometry geo: ConvolutionGeometry)
-        -> (geometry: ConvolutionGeometry, weights: FloatBuffer, workspace: FloatBuffer) {
+        -> (geometry: ConvolutionGeometry, weights: UnsafeMutablePointer<Float>, workspace: FloatBuffer) {
         let out = geo.outputShape, taps = kernel * kernel
         let geometry = ConvolutionGeometry(inputShape: TensorShape(channels: outChannels, height: out.height, width: out.width),
                                            filters: inChannels, size: kernel, stride: 1, pad: kernel - 1 - pad, groups: 1)
         precondition(geometry.outputShape == geo.inputShape, "Conv2dTraining: the transposed convolution's output \(geometry.outputShape) is not the input's \(geo.inputShape)")
-        let turned = FloatBuffer(count: weight.count)
+        let turned = UnsafeMutablePointer<Float>.allocate(capacity: weight.count)
         weight.withUnsafeBufferPointer { w in
             // Written in order (the reads stride over Cin·k² floats): faster than the other way round.
-            var out = turned.pointer
+            var out = turned
             for ci in 0..<inChannels {
                 for co in 0..<outChannels {
                     let filter = w.baseAddress! + (co * inChannels + ci) * taps
@@ -234,7 +236,7 @@ public struct Conv2dTraining: Sendable, Equatable {
         let weightGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? max(1, weightCount) : 1)
         defer {
             columns.deallocate(); columnGradient.deallocate(); gatheredGradient.deallocate()
-            transposedColumns.deallocate(); transposedProduct.deallocate()
+            transposedColumns.deallocate(); transposedProduct.deallocate(); transposed?.weights.deallocate()
             outputGradientT.deallocate(); weightGradientT.deallocate()
         }
         x.values.withUnsafeBufferPointer { xs in
@@ -285,14 +287,14 @@ public struct Conv2dTraining: Sendable, Equatable {
                     if let transposed {
                         if sideBySideTransposed {
                             Self.convolveSideBySide(dys.baseAddress!, images: n0..<(n0 + c), group: 0, geometry: transposed.geometry,
-                                                    weights: transposed.weights.pointer, bias: nil, into: dxs.baseAddress!,
+                                                    weights: transposed.weights, bias: nil, into: dxs.baseAddress!,
                                                     columns: transposedColumns, product: transposedProduct, gemm: gemm, threads: threads)
                             continue
                         }
                         for i in 0..<c {
                             gemm.convolution(ConvolutionGEMM(
                                 input: dys.baseAddress! + (n0 + i) * dY.imageSize, geometry: transposed.geometry,
-                                weights: transposed.weights.pointer, bias: nil, activation: .linear,
+                                weights: transposed.weights, bias: nil, activation: .linear,
                                 output: dxs.baseAddress! + (n0 + i) * x.imageSize, workspace: transposed.workspace.pointer, threads: threads))
                         }
                         continue
