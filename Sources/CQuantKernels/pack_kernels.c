@@ -1,6 +1,6 @@
-/* pack_kernels.c - 8 × 8 register transposes for the fp32 GEMM's packing: the A panels of the Swift GEMM
- * (8 rows interleaved, dst[k·8 + i] = a[i·lda + k]) and plain matrix transposes (the backward passes' dYᵀ and
- * colsᵀ). Swift's SIMD shuffles (`evenHalf`, `oddHalf`) compile to out-of-line lane-by-lane code, so the scalar
+/* pack_kernels.c - a matrix transpose by 8 × 8 register transposes, for the fp32 GEMM's packing: the A panels of
+ * the Swift GEMM (8 rows interleaved, dst[k·8 + i] = a[i·lda + k], is the transpose of the 8 × depth panel) and the
+ * backward passes' dYᵀ and colsᵀ. Swift's SIMD shuffles (`evenHalf`, `oddHalf`) compile to out-of-line lane-by-lane code, so the scalar
  * loops these replace ran one scattered store per float: ~8 % of a training step (perf, fall checkpoint, batch 8
  * at 160²). Pure data movement: the same bits as the scalar loops. AVX2 (chosen at run time); scalar otherwise. */
 #include "quant_kernels.h"
@@ -36,13 +36,6 @@ static inline void transpose8x8(const float *src, int64_t lds, float *out, int64
 }
 
 __attribute__((target("avx2")))
-static int64_t pack_rows8_avx2(const float *a, int64_t lda, int64_t depth, float *dst) {
-    int64_t k = 0;
-    for (; k + 8 <= depth; k += 8) transpose8x8(a + k, lda, dst + k * 8, 8);
-    return k;
-}
-
-__attribute__((target("avx2")))
 static void transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t i0, int64_t i1) {
     /* Blocks of 8 rows × 8 columns; a 64-row strip at a time keeps its 8-float pieces of dst in cache lines. */
     for (int64_t is = i0; is < i1; is += 64) {
@@ -64,15 +57,6 @@ static int has_avx2(void) {
     return state;
 }
 #endif
-
-void cqk_pack_rows8(const float *a, int64_t lda, int64_t depth, float *dst) {
-    int64_t k = 0;
-#if CQK_X86
-    if (has_avx2()) k = pack_rows8_avx2(a, lda, depth, dst);
-#endif
-    for (; k < depth; k++)
-        for (int i = 0; i < 8; i++) dst[k * 8 + i] = a[i * lda + k];
-}
 
 void cqk_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t row0, int64_t row1) {
 #if CQK_X86

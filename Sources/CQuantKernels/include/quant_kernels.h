@@ -152,9 +152,8 @@ void cqk_silu_backward_affine(const float *h, float gamma, float beta, const flo
 
 /* ---- fp32 packing (pack_kernels.c): 8 × 8 register transposes, AVX2 chosen at run time; the same bits ---- */
 
-/* dst[k·8 + i] = a[i·lda + k] for rows i < 8 and k < depth: one A panel of the Swift GEMM's 8 × 32 kernel. */
-void cqk_pack_rows8(const float *a, int64_t lda, int64_t depth, float *dst);
-/* dst[j·rows + i] = src[i·lds + j] for rows row0 ≤ i < row1 (of rows) and columns j < cols. */
+/* dst[j·rows + i] = src[i·lds + j] for rows row0 ≤ i < row1 (of rows) and columns j < cols. With rows = 8 it packs
+ * one A panel of the Swift GEMM's 8 × 32 kernel. */
 void cqk_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t row0, int64_t row1);
 
 #ifdef __cplusplus

@@ -3,7 +3,7 @@ import Foundation
 
 /// The project's own SGEMM in Swift: C[M×N] = alpha · A[M×K] · B[K×N] + beta · C, row-major, no transposes — the
 /// same contract as `OpenBLASGEMM`. The micro-kernels are plain Swift SIMD; only the 8-row A panels are packed by
-/// C (`cqk_pack_rows8`: 8 × 8 register transposes, which Swift's SIMD shuffles do not compile to).
+/// C (`cqk_transpose`: 8 × 8 register transposes, which Swift's SIMD shuffles do not compile to).
 ///
 /// Structure (BLIS / GotoBLAS): B is packed block by block (KC rows × NC columns, sized for the L2 cache)
 /// into NR-column panels; A is packed one MR-row panel at a time (MR × KC, stays in L1); a register-blocked
@@ -478,9 +478,9 @@ private func packPanelA(_ p: Problem, row0: Int, rows: Int, pc: Int, depth: Int,
 /// at offset k·MR + i); rows beyond `rows` are zero.
 @inline(__always)
 private func packA(_ a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int, mr: Int, into dst: UnsafeMutablePointer<Float>) {
-    // A full panel of the 8 × 32 kernel: 8 × 8 register transposes (C: Swift's SIMD shuffles compile to
-    // lane-by-lane code).
-    if mr == 8 && rows == 8 { return cqk_pack_rows8(a, Int64(lda), Int64(depth), dst) }
+    // A full panel of the 8 × 32 kernel is the transpose of the 8 × depth block: 8 × 8 register transposes
+    // (C: Swift's SIMD shuffles compile to lane-by-lane code).
+    if mr == 8 && rows == 8 { return cqk_transpose(a, 8, Int64(depth), Int64(lda), dst, 0, 8) }
     if rows < mr { dst.update(repeating: 0, count: depth * mr) }
     for i in 0..<rows {
         let src = a + i * lda
